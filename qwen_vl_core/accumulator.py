@@ -1,0 +1,130 @@
+"""Events → one final `ChatResult`: the non-streaming path and the partial result of a failure.
+
+Tool-call fragments are merged by index (an empty or missing id/name never overwrites a known
+one) and their arguments are parsed once, at the end; invalid JSON is kept raw and flagged.
+A turn is a tool turn when it has tool calls, whatever `finish_reason` says (older recordings end
+tool turns with "stop").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageUpdate
+
+__all__ = ["ChatResult", "ParsedToolCall", "StreamAccumulator"]
+
+
+@dataclass(frozen=True)
+class ParsedToolCall:
+    index: int
+    id: str
+    name: str
+    arguments: str
+    """The arguments exactly as received."""
+    args: dict[str, Any] | None
+    """Parsed arguments, or None when `arguments` is not a JSON object (see `error`)."""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    reasoning: str
+    text: str
+    tool_calls: tuple[ParsedToolCall, ...] = ()
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    """None for a partial result (the stream failed before it finished)."""
+    model: str | None = None
+    response_id: str | None = None
+    request_id: str | None = None
+
+    @property
+    def is_tool_turn(self) -> bool:
+        return bool(self.tool_calls)
+
+
+def parse_arguments(raw: str) -> tuple[dict[str, Any] | None, str | None]:
+    if not raw.strip():
+        return {}, None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return None, f"arguments are not valid JSON ({exc})"
+    if not isinstance(value, dict):
+        return None, f"arguments are JSON but not an object: {raw[:100]}"
+    return value, None
+
+
+class _ToolBuffer:
+    __slots__ = ("args", "id", "name")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.name = ""
+        self.args: list[str] = []
+
+
+class StreamAccumulator:
+    """Folds events; `result()` gives the final result, `partial()` what arrived so far."""
+
+    __slots__ = ("_reasoning", "_text", "_tools", "end", "usage")
+
+    def __init__(self) -> None:
+        self._reasoning: list[str] = []
+        self._text: list[str] = []
+        self._tools: dict[int, _ToolBuffer] = {}
+        self.usage: Usage | None = None
+        self.end: StreamEnd | None = None
+
+    def add(self, event: StreamEvent) -> None:
+        if type(event) is ReasoningDelta:
+            self._reasoning.append(event.text)
+        elif type(event) is TextDelta:
+            self._text.append(event.text)
+        elif type(event) is ToolCallDelta:
+            self._add_tool(event)
+        elif type(event) is UsageUpdate:
+            self.usage = event.usage
+        elif type(event) is StreamEnd:
+            self.end = event
+
+    def _add_tool(self, delta: ToolCallDelta) -> None:
+        buf = self._tools.get(delta.index)
+        if buf is None:
+            buf = self._tools[delta.index] = _ToolBuffer()
+        if delta.id and not buf.id:
+            buf.id = delta.id
+        if delta.name and not buf.name:
+            buf.name = delta.name
+        if delta.arguments:
+            buf.args.append(delta.arguments)
+
+    def _tool_calls(self) -> tuple[ParsedToolCall, ...]:
+        calls = []
+        for index in sorted(self._tools):
+            buf = self._tools[index]
+            raw = "".join(buf.args)
+            args, error = parse_arguments(raw)
+            calls.append(ParsedToolCall(index, buf.id, buf.name, raw, args, error))
+        return tuple(calls)
+
+    def partial(self) -> ChatResult:
+        end = self.end
+        return ChatResult(
+            reasoning="".join(self._reasoning),
+            text="".join(self._text),
+            tool_calls=self._tool_calls(),
+            usage=self.usage,
+            finish_reason=end.finish_reason if end else None,
+            model=end.model if end else None,
+            response_id=end.response_id if end else None,
+            request_id=end.request_id if end else None,
+        )
+
+    def result(self) -> ChatResult:
+        if self.end is None:
+            raise RuntimeError("result() before the stream ended; use partial() for what arrived so far")
+        return self.partial()

@@ -1,0 +1,221 @@
+"""Model catalog: one frozen `ModelSpec` per model family, as data.
+
+Facts come from the Model Studio visual-reasoning guide and the protocol fact sheet (section 6).
+Dated (`-2025-09-23`), `-latest` and `-us` names resolve to their family. An unknown name gets a
+permissive spec (nothing is rejected locally) and one `UnknownModelWarning`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from dataclasses import dataclass, replace
+from typing import Literal
+
+__all__ = [
+    "KNOWN_MODELS",
+    "ModelSpec",
+    "ThinkingKind",
+    "UnknownModelWarning",
+    "get_spec",
+    "list_specs",
+]
+
+ThinkingKind = Literal["hybrid", "only"]
+
+
+class UnknownModelWarning(UserWarning):
+    """A model name the catalog does not know; the permissive default spec is used."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Capabilities and limits of one model family."""
+
+    name: str
+    """The name as given by the caller (the family name for catalog entries)."""
+    family: str
+    """The catalog family the name resolved to (`"unknown"` when it did not)."""
+    thinking: ThinkingKind
+    """`hybrid`: `enable_thinking` toggles reasoning; `only`: the model always reasons."""
+    thinking_default: bool
+    """Whether the model reasons when `enable_thinking` is not sent."""
+    stream_only: bool
+    """The API rejects non-streaming requests (QVQ)."""
+    supports_tools: bool
+    supports_json_mode: bool
+    """JSON mode / structured output (never in thinking mode)."""
+    supports_thinking_budget: bool
+    context_window: int
+    max_input_tokens: int
+    max_output_tokens: int
+    max_reasoning_tokens: int | None
+    """Maximum chain-of-thought length, also the largest accepted `thinking_budget`."""
+    pixel_unit: int
+    """Side of one vision token in pixels: 32 for Qwen3-VL, 28 for QVQ."""
+    default_max_pixels: int
+    high_res_max_pixels: int
+    known: bool = True
+
+    @property
+    def thinking_only(self) -> bool:
+        return self.thinking == "only"
+
+    def thinking_enabled(self, enable_thinking: bool | None) -> bool:
+        """Whether a request with this `enable_thinking` value runs in thinking mode."""
+        if self.thinking == "only":
+            return True
+        return self.thinking_default if enable_thinking is None else enable_thinking
+
+
+# Pixel unit, default pixel budget (2,560 / 1,280 tokens) and high-resolution budget (16,384 tokens).
+_QWEN3_VL_PIXELS = (32, 2560 * 32 * 32, 16384 * 32 * 32)
+_QVQ_PIXELS = (28, 1280 * 28 * 28, 16384 * 28 * 28)
+
+
+def _qwen3_vl_hybrid(name: str) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        family=name,
+        thinking="hybrid",
+        thinking_default=False,
+        stream_only=False,
+        supports_tools=True,
+        supports_json_mode=True,
+        supports_thinking_budget=True,
+        context_window=262_144,
+        max_input_tokens=258_048,
+        max_output_tokens=32_768,
+        max_reasoning_tokens=81_920,
+        pixel_unit=_QWEN3_VL_PIXELS[0],
+        default_max_pixels=_QWEN3_VL_PIXELS[1],
+        high_res_max_pixels=_QWEN3_VL_PIXELS[2],
+    )
+
+
+def _qwen3_vl_thinking(name: str) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        family=name,
+        thinking="only",
+        thinking_default=True,
+        stream_only=False,
+        supports_tools=True,
+        supports_json_mode=False,
+        supports_thinking_budget=True,
+        context_window=131_072,
+        max_input_tokens=126_976,
+        max_output_tokens=32_768,
+        max_reasoning_tokens=81_920,
+        pixel_unit=_QWEN3_VL_PIXELS[0],
+        default_max_pixels=_QWEN3_VL_PIXELS[1],
+        high_res_max_pixels=_QWEN3_VL_PIXELS[2],
+    )
+
+
+def _qvq(name: str) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        family=name,
+        thinking="only",
+        thinking_default=True,
+        stream_only=True,
+        supports_tools=False,
+        supports_json_mode=False,
+        supports_thinking_budget=False,
+        context_window=131_072,
+        max_input_tokens=106_496,
+        max_output_tokens=8_192,
+        max_reasoning_tokens=16_384,
+        pixel_unit=_QVQ_PIXELS[0],
+        default_max_pixels=_QVQ_PIXELS[1],
+        high_res_max_pixels=_QVQ_PIXELS[2],
+    )
+
+
+_FAMILIES: dict[str, ModelSpec] = {
+    spec.family: spec
+    for spec in (
+        _qwen3_vl_hybrid("qwen3-vl-plus"),
+        _qwen3_vl_hybrid("qwen3-vl-flash"),
+        _qwen3_vl_thinking("qwen3-vl-235b-a22b-thinking"),
+        _qwen3_vl_thinking("qwen3-vl-32b-thinking"),
+        _qwen3_vl_thinking("qwen3-vl-30b-a3b-thinking"),
+        _qwen3_vl_thinking("qwen3-vl-8b-thinking"),
+        _qvq("qvq-max"),
+        _qvq("qvq-plus"),
+    )
+}
+
+KNOWN_MODELS: tuple[str, ...] = (
+    "qwen3-vl-plus",
+    "qwen3-vl-plus-2025-09-23",
+    "qwen3-vl-plus-2025-12-19",
+    "qwen3-vl-flash",
+    "qwen3-vl-flash-2025-10-15",
+    "qwen3-vl-flash-us",
+    "qwen3-vl-flash-2025-10-15-us",
+    "qwen3-vl-235b-a22b-thinking",
+    "qwen3-vl-32b-thinking",
+    "qwen3-vl-30b-a3b-thinking",
+    "qwen3-vl-8b-thinking",
+    "qvq-max",
+    "qvq-max-latest",
+    "qvq-max-2025-03-25",
+    "qvq-max-2025-05-15",
+    "qvq-plus",
+    "qvq-plus-latest",
+    "qvq-plus-2025-05-15",
+)
+"""Every model name the Model Studio visual-reasoning guide lists."""
+
+_SUFFIX = re.compile(r"(?:-latest|-\d{4}-\d{2}-\d{2})?(?:-us)?$")
+
+_PERMISSIVE = ModelSpec(
+    name="",
+    family="unknown",
+    thinking="hybrid",
+    thinking_default=False,
+    stream_only=False,
+    supports_tools=True,
+    supports_json_mode=True,
+    supports_thinking_budget=True,
+    context_window=262_144,
+    max_input_tokens=262_144,
+    max_output_tokens=32_768,
+    max_reasoning_tokens=None,
+    known=False,
+    pixel_unit=_QWEN3_VL_PIXELS[0],
+    default_max_pixels=_QWEN3_VL_PIXELS[1],
+    high_res_max_pixels=_QWEN3_VL_PIXELS[2],
+)
+
+
+def _family_of(name: str) -> str | None:
+    lowered = name.strip().lower()
+    if lowered in _FAMILIES:
+        return lowered
+    stripped = _SUFFIX.sub("", lowered, count=1)
+    return stripped if stripped in _FAMILIES else None
+
+
+@functools.lru_cache(maxsize=256)
+def get_spec(name: str) -> ModelSpec:
+    """Return the spec for a model name; unknown names get a permissive spec and one warning."""
+    family = _family_of(name)
+    if family is None:
+        warnings.warn(
+            f"Model {name!r} is not in the qwen-vl catalog; no capability checks are applied "
+            "(thinking, streaming-only, tool and JSON-mode rules are left to the server).",
+            UnknownModelWarning,
+            stacklevel=3,
+        )
+        return replace(_PERMISSIVE, name=name)
+    spec = _FAMILIES[family]
+    return spec if spec.name == name else replace(spec, name=name)
+
+
+def list_specs() -> list[ModelSpec]:
+    """Specs for every model name the guide lists, in catalog order."""
+    return [get_spec(name) for name in KNOWN_MODELS]

@@ -1,0 +1,227 @@
+"""`QwenVLClient`: chat / stream / achat / astream on the neutral types.
+
+One stream state machine (`_StreamState`) does all the work; the sync and async drivers are
+short loops around it. Calls in thinking mode and calls to streaming-only models are always
+streamed on the wire (a non-streaming call streams and aggregates), which also avoids the
+server's ~180 s non-streaming timeout for long reasoning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from pydantic import SecretStr
+
+from .accumulator import ChatResult, StreamAccumulator
+from .catalog import get_spec
+from .errors import IncompleteStreamError, QwenVLError
+from .events import StreamEnd, StreamEvent
+from .parse_compat import CompatStreamParser, events_from_compat_response
+from .policies import apply_policies
+from .regions import Endpoint, Protocol, require_api_key, resolve_api_key, resolve_endpoint
+from .request_compat import serialize_compat
+from .sse import SSEDecoder
+from .transport import TIMEOUT_ERRORS, TRANSPORT_ERRORS, CompatTransport
+from .types import ChatRequest
+
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "QwenVLClient"]
+
+DEFAULT_TIMEOUT = 600.0
+"""Seconds allowed between two reads of a response (not for the whole stream)."""
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+class _StreamState:
+    """Lines in, events out; remembers everything so a failure can carry the partial result."""
+
+    __slots__ = ("_decoder", "_parser", "acc", "done")
+
+    def __init__(self, request_id: str | None) -> None:
+        self._decoder = SSEDecoder()
+        self._parser = CompatStreamParser(request_id)
+        self.acc = StreamAccumulator()
+        self.done = False
+
+    def feed_line(self, line: str) -> list[StreamEvent]:
+        event = self._decoder.feed(line)
+        if event is None:
+            return []
+        events = self._parser.feed_data(event.data)
+        add = self.acc.add
+        for item in events:
+            add(item)
+            if type(item) is StreamEnd:
+                self.done = True
+        return events
+
+    def finish(self) -> list[StreamEvent]:
+        """End of the byte stream without `[DONE]`: flush, then end (or raise incomplete)."""
+        events: list[StreamEvent] = []
+        last = self._decoder.flush()
+        if last is not None:
+            events = self._parser.feed_data(last.data)
+            for item in events:
+                self.acc.add(item)
+                if type(item) is StreamEnd:
+                    self.done = True
+        if not self.done:
+            end = self._parser.end()
+            self.acc.add(end)
+            events.append(end)
+            self.done = True
+        return events
+
+    def fail(self, exc: BaseException) -> QwenVLError:
+        """Turn any failure into a library error that carries what was received."""
+        if isinstance(exc, QwenVLError):
+            error = exc
+        elif isinstance(exc, TIMEOUT_ERRORS):
+            error = IncompleteStreamError(f"The stream stalled longer than the read timeout: {exc}")
+        elif isinstance(exc, TRANSPORT_ERRORS):
+            error = IncompleteStreamError(f"The connection broke in the middle of the stream: {exc}")
+        else:
+            raise exc
+        if error.request_id is None:
+            error.request_id = self._parser.request_id
+        error.partial = self.acc.partial()
+        return error
+
+
+class QwenVLClient:
+    """A DashScope client for Qwen3-VL and QVQ. Construction needs no key and no network.
+
+    Example:
+        client = QwenVLClient(region="intl")
+        for event in client.stream(ChatRequest(model="qvq-max", messages=(...,))):
+            ...
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: SecretStr | str | None = None,
+        region: str | None = None,
+        base_url: str | None = None,
+        protocol: Protocol = "openai",
+        timeout: float | None = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: Any = None,
+        async_http_client: Any = None,
+    ) -> None:
+        self.endpoint: Endpoint = resolve_endpoint(region=region, base_url=base_url, protocol=protocol)
+        self._api_key = api_key
+        self._transport_options: dict[str, Any] = {
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "max_retries": max_retries,
+            "default_headers": default_headers,
+            "http_client": http_client,
+            "async_http_client": async_http_client,
+        }
+        self._transport: CompatTransport | None = None
+
+    def __repr__(self) -> str:
+        return f"QwenVLClient(base_url={self.endpoint.base_url!r})"
+
+    def _key(self) -> SecretStr:
+        explicit = resolve_api_key(self._api_key, env={})
+        if explicit is not None:
+            return explicit
+        if not self.endpoint.is_dashscope:
+            # DASHSCOPE_API_KEY is never sent anywhere else; self-hosted servers rarely need a key.
+            return SecretStr("EMPTY")
+        return require_api_key(resolve_api_key(None), self.endpoint)
+
+    def _get_transport(self) -> CompatTransport:
+        if self._transport is None:
+            self._transport = CompatTransport(
+                base_url=self.endpoint.base_url, api_key=self._key(), **self._transport_options
+            )
+        return self._transport
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> tuple[dict[str, Any], bool]:
+        spec = get_spec(request.model)
+        resolved = apply_policies(request, spec, stream=stream)
+        wire_stream = resolved.stream or resolved.thinking
+        return serialize_compat(replace(resolved, stream=wire_stream)), wire_stream
+
+    # -- streaming -------------------------------------------------------------------------------
+
+    def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        """Stream neutral events; the last one is `StreamEnd`. Errors carry `partial`."""
+        body, _ = self._body(request, stream=True)
+        yield from self._stream_body(body)
+
+    def _stream_body(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
+        with self._get_transport().stream_lines(body) as (request_id, lines):
+            state = _StreamState(request_id)
+            try:
+                for line in lines:
+                    events = state.feed_line(line)
+                    if events:
+                        yield from events
+                        if state.done:
+                            return
+                yield from state.finish()
+            except Exception as exc:
+                raise state.fail(exc) from exc
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        body, _ = self._body(request, stream=True)
+        async for event in self._astream_body(body):
+            yield event
+
+    async def _astream_body(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+        async with self._get_transport().astream_lines(body) as (request_id, lines):
+            state = _StreamState(request_id)
+            try:
+                async for line in lines:
+                    events = state.feed_line(line)
+                    if events:
+                        for event in events:
+                            yield event
+                        if state.done:
+                            return
+                for event in state.finish():
+                    yield event
+            except Exception as exc:
+                raise state.fail(exc) from exc
+
+    # -- one result --------------------------------------------------------------------------------
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        """One final result; streams under the hood when the model or thinking mode needs it."""
+        body, wire_stream = self._body(request, stream=False)
+        acc = StreamAccumulator()
+        if wire_stream:
+            for event in self._stream_body(body):
+                acc.add(event)
+        else:
+            raw = self._get_transport().post(body)
+            for event in events_from_compat_response(raw.body, raw.request_id):
+                acc.add(event)
+        return acc.result()
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        body, wire_stream = self._body(request, stream=False)
+        acc = StreamAccumulator()
+        if wire_stream:
+            async for event in self._astream_body(body):
+                acc.add(event)
+        else:
+            raw = await self._get_transport().apost(body)
+            for event in events_from_compat_response(raw.body, raw.request_id):
+                acc.add(event)
+        return acc.result()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()

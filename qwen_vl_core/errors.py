@@ -1,0 +1,222 @@
+"""One error tree for every failure, whatever the protocol or where in the stream it happened.
+
+    QwenVLError
+    ├── APIStatusError                 the API answered with an error (HTTP status or error frame)
+    │   ├── AuthenticationError        401 (also: no API key configured, `MissingAPIKeyError`)
+    │   ├── PermissionDeniedError      403, billing / arrears
+    │   ├── InvalidRequestError        400 and other 4xx
+    │   │   └── ContextOverflowError   "Range of input length ..."
+    │   ├── NotFoundError              404, unknown model
+    │   ├── RateLimitError             429
+    │   ├── ServerError                5xx
+    │   └── StreamError                an error frame in the middle of a stream
+    ├── APIConnectionError             no HTTP answer (refused, reset, DNS)
+    │   └── APITimeoutError
+    └── IncompleteStreamError          the stream ended without a finish reason
+
+Every error carries `status`, `code`, `message`, `request_id`, `retryable`, and `partial`: what
+was received before the failure (a `ChatResult`-like object or None), so nothing already delivered
+is lost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "ContextOverflowError",
+    "IncompleteStreamError",
+    "InvalidRequestError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QwenVLError",
+    "RateLimitError",
+    "ServerError",
+    "StreamError",
+    "error_from_body",
+    "error_from_payload",
+    "parse_error_body",
+]
+
+
+class QwenVLError(Exception):
+    """Base of every error this library raises for a failed call."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        partial: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.partial = partial
+
+    def __str__(self) -> str:
+        bits = [f"HTTP {self.status}" if self.status else None, self.code]
+        head = " ".join(b for b in bits if b)
+        tail = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{head}: {self.message}{tail}" if head else f"{self.message}{tail}"
+
+
+class APIStatusError(QwenVLError):
+    """The API answered with an error."""
+
+
+class AuthenticationError(APIStatusError):
+    pass
+
+
+class MissingAPIKeyError(AuthenticationError):
+    """No key was configured; raised at the first request, never at construction."""
+
+
+class PermissionDeniedError(APIStatusError):
+    pass
+
+
+class InvalidRequestError(APIStatusError):
+    pass
+
+
+class ContextOverflowError(InvalidRequestError):
+    pass
+
+
+class NotFoundError(APIStatusError):
+    pass
+
+
+class RateLimitError(APIStatusError):
+    retryable = True
+
+
+class ServerError(APIStatusError):
+    retryable = True
+
+
+class StreamError(APIStatusError):
+    """An error frame arrived after the stream had started."""
+
+
+class APIConnectionError(QwenVLError):
+    retryable = True
+
+
+class APITimeoutError(APIConnectionError):
+    pass
+
+
+class IncompleteStreamError(QwenVLError):
+    """The stream stopped before the model finished; `partial` holds what arrived."""
+
+    retryable = True
+
+
+_CODE_CLASSES: dict[str, type[APIStatusError]] = {
+    "invalid_api_key": AuthenticationError,
+    "InvalidApiKey": AuthenticationError,
+    "limit_requests": RateLimitError,
+    "Throttling": RateLimitError,
+    "Throttling.RateQuota": RateLimitError,
+    "Throttling.BurstRate": RateLimitError,
+    "Arrearage": PermissionDeniedError,
+    "AccessDenied": PermissionDeniedError,
+    "Model.AccessDenied": PermissionDeniedError,
+    "model_not_found": NotFoundError,
+    "ModelNotFound": NotFoundError,
+    "model_not_supported": NotFoundError,
+}
+
+_HINTS = {
+    AuthenticationError: "Check DASHSCOPE_API_KEY; keys are region-specific (a Beijing key fails in "
+    "Singapore or Virginia), so the region or base URL must match the key.",
+    PermissionDeniedError: "The account cannot use this model: check billing and model access in Model Studio.",
+    NotFoundError: "The model name is wrong or not offered in this region; `qwen-vl models` lists the names.",
+    RateLimitError: "Slow down or raise the quota; the call can be retried after a pause.",
+    ContextOverflowError: "The prompt (text plus image and video tokens) is larger than the model's "
+    "maximum input; send fewer or smaller images.",
+}
+
+
+def _class_for(status: int | None, code: str | None, message: str) -> type[APIStatusError]:
+    if "Range of input length" in message:
+        return ContextOverflowError
+    if code and code in _CODE_CLASSES:
+        return _CODE_CLASSES[code]
+    if code and code.startswith(("Throttling", "limit_")):
+        return RateLimitError
+    if status is None:
+        return InvalidRequestError if code else ServerError
+    if status == 401:
+        return AuthenticationError
+    if status == 403:
+        return PermissionDeniedError
+    if status == 404:
+        return NotFoundError
+    if status == 429:
+        return RateLimitError
+    if status >= 500:
+        return ServerError
+    return InvalidRequestError
+
+
+def error_from_payload(
+    payload: Mapping[str, Any],
+    *,
+    status: int | None = None,
+    request_id: str | None = None,
+    mid_stream: bool = False,
+    partial: Any = None,
+) -> APIStatusError:
+    """Build an error from a compat `{"error": {...}}` or native `{"code", "message"}` payload."""
+    inner = payload.get("error")
+    body: Mapping[str, Any] = inner if isinstance(inner, Mapping) else payload
+    message = str(body.get("message") or "The API returned an error without a message.")
+    code = body.get("code") or body.get("type")
+    rid = payload.get("request_id") or request_id
+    if rid is None:
+        response_id = payload.get("id")
+        if isinstance(response_id, str) and response_id.startswith("chatcmpl-"):
+            rid = response_id.removeprefix("chatcmpl-")
+    cls: type[APIStatusError] = StreamError if mid_stream else _class_for(status, code, message)
+    hint = _HINTS.get(cls)
+    if cls is AuthenticationError or hint and hint not in message:
+        message = f"{message} {hint}" if hint else message
+    return cls(message, status=status, code=str(code) if code else None, request_id=rid, partial=partial)
+
+
+def parse_error_body(text: str) -> Mapping[str, Any] | None:
+    """Parse an error body, including one framed as SSE (`data: {...}`), which the openai SDK cannot."""
+    for candidate in (text, *(line[5:] for line in text.splitlines() if line.startswith("data:"))):
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, Mapping):
+            return value
+    return None
+
+
+def error_from_body(status: int, text: str, *, request_id: str | None = None) -> APIStatusError:
+    """Build an error from an HTTP error response body (JSON, SSE-framed JSON or plain text)."""
+    payload = parse_error_body(text)
+    if payload is None:
+        snippet = text.strip()[:300] or "(empty body)"
+        payload = {"message": f"HTTP {status} with a body that is not a DashScope error: {snippet}"}
+    return error_from_payload(payload, status=status, request_id=request_id)

@@ -1,0 +1,163 @@
+"""OpenAI-compatible chunks (and whole responses) → neutral events.
+
+Wire facts honoured here (see `../shared/wire-samples`): the first chunk may carry
+`content: null, reasoning_content: ""`; answer chunks carry `reasoning_content: null` or omit it;
+tool-call continuation fragments carry `id: ""` and no name; one chunk may hold fragments of two
+parallel calls; usage arrives in a last chunk with `choices: []`; a chunk with an `error` key is an
+error frame.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import IncompleteStreamError, error_from_payload
+from .events import (
+    ReasoningDelta,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageUpdate,
+)
+
+__all__ = ["CompatStreamParser", "events_from_compat_response", "usage_from_compat"]
+
+
+def _detail(usage: Mapping[str, Any], group: str, key: str) -> int | None:
+    details = usage.get(group)
+    if isinstance(details, Mapping):
+        value = details.get(key)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def usage_from_compat(usage: Mapping[str, Any]) -> Usage:
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        total_tokens=int(usage.get("total_tokens") or prompt + completion),
+        reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
+        image_tokens=_detail(usage, "prompt_tokens_details", "image_tokens"),
+        video_tokens=_detail(usage, "prompt_tokens_details", "video_tokens"),
+        cached_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
+        raw=usage,
+    )
+
+
+def _tool_deltas(calls: list[Any], out: list[StreamEvent]) -> None:
+    for position, call in enumerate(calls):
+        function = call.get("function") or {}
+        index = call.get("index")
+        out.append(
+            ToolCallDelta(
+                index if isinstance(index, int) else position,
+                call.get("id") or None,
+                function.get("name") or None,
+                function.get("arguments") or "",
+            )
+        )
+
+
+class CompatStreamParser:
+    """Stateful parser for one compat stream: `feed(chunk)` per `data:` JSON, then `end()`."""
+
+    __slots__ = ("finish_reason", "model", "received", "request_id", "response_id")
+
+    def __init__(self, request_id: str | None = None) -> None:
+        self.request_id = request_id
+        self.model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reason: str | None = None
+        self.received = False
+
+    def feed_data(self, data: str) -> list[StreamEvent]:
+        """Parse one SSE `data` field; the `[DONE]` sentinel ends the stream."""
+        if data == "[DONE]":
+            return [self.end()]
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise IncompleteStreamError(
+                f"The stream carried a line that is not JSON: {data[:200]!r}",
+                request_id=self.request_id,
+            ) from exc
+        if not isinstance(chunk, dict):
+            raise IncompleteStreamError(f"Unexpected stream payload: {data[:200]!r}", request_id=self.request_id)
+        return self.feed(chunk)
+
+    def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        if self.model is None:
+            if "error" in chunk:
+                raise error_from_payload(chunk, request_id=self.request_id, mid_stream=self.received)
+            self.model = chunk.get("model")
+            self.response_id = chunk.get("id")
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta:
+                reasoning = delta.get("reasoning_content")
+                if reasoning:
+                    out.append(ReasoningDelta(reasoning))
+                text = delta.get("content")
+                if text:
+                    out.append(TextDelta(text))
+                calls = delta.get("tool_calls")
+                if calls:
+                    _tool_deltas(calls, out)
+            finish = choice.get("finish_reason")
+            if finish:
+                self.finish_reason = finish
+        elif "error" in chunk:
+            raise error_from_payload(chunk, request_id=self.request_id, mid_stream=True)
+        usage = chunk.get("usage")
+        if usage:
+            out.append(UsageUpdate(usage_from_compat(usage)))
+        self.received = True
+        return out
+
+    def end(self) -> StreamEnd:
+        """Close the stream; without a finish reason the output is incomplete."""
+        if self.finish_reason is None:
+            raise IncompleteStreamError(
+                "The stream ended before the model finished (no finish_reason was received).",
+                request_id=self.request_id,
+            )
+        return StreamEnd(self.finish_reason, self.model, self.response_id, self.request_id)
+
+
+def events_from_compat_response(body: Mapping[str, Any], request_id: str | None = None) -> list[StreamEvent]:
+    """A non-streaming response as the same events a stream would have produced."""
+    if "error" in body:
+        raise error_from_payload(body, request_id=request_id)
+    out: list[StreamEvent] = []
+    choices = body.get("choices") or []
+    finish = "stop"
+    if choices:
+        choice = choices[0]
+        message = choice.get("message") or {}
+        reasoning = message.get("reasoning_content")
+        if reasoning:
+            out.append(ReasoningDelta(reasoning))
+        content = message.get("content")
+        if isinstance(content, list):  # some gateways return content parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+        if content:
+            out.append(TextDelta(content))
+        calls = message.get("tool_calls")
+        if calls:
+            _tool_deltas(calls, out)
+        finish = choice.get("finish_reason") or finish
+    usage = body.get("usage")
+    if usage:
+        out.append(UsageUpdate(usage_from_compat(usage)))
+    out.append(StreamEnd(finish, body.get("model"), body.get("id"), request_id))
+    return out

@@ -1,0 +1,76 @@
+"""A sans-I/O server-sent-events decoder shared by both protocols.
+
+Fed one line at a time (without its line ending), it returns a `ServerSentEvent` when one is
+complete. It follows the SSE spec, with one DashScope allowance: native recordings sometimes have
+no blank line between events, so an `id:` or `event:` line that arrives after `data:` closes the
+previous event. The native `:HTTP_STATUS/400` comment is kept as `status`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "ServerSentEvent"]
+
+
+@dataclass(slots=True)
+class ServerSentEvent:
+    data: str
+    event: str = "message"
+    id: str | None = None
+    status: int | None = None
+    """From a DashScope `:HTTP_STATUS/<code>` comment line, when present."""
+
+
+class SSEDecoder:
+    """Line-oriented SSE state machine; `feed(line)` → event or None, `flush()` at end of input."""
+
+    __slots__ = ("_data", "_event", "_id", "_status")
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+        self._status: int | None = None
+
+    def feed(self, line: str) -> ServerSentEvent | None:
+        if line.startswith("data:"):
+            # Fast path: one `data:` line per event is what both protocols send.
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(" ") else value)
+            return None
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            if line.startswith(":HTTP_STATUS/"):
+                try:
+                    self._status = int(line[13:].strip())
+                except ValueError:
+                    pass
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name in ("id", "event"):
+            done = self._dispatch() if self._data else None
+            if name == "id":
+                self._id = value
+            else:
+                self._event = value
+            return done
+        return None  # `retry:` and unknown fields are ignored, as the spec says
+
+    def flush(self) -> ServerSentEvent | None:
+        """End of input: return a last event that was not followed by a blank line."""
+        return self._dispatch()
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        if not self._data:
+            self._event = None
+            return None
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        event = ServerSentEvent(data, self._event or "message", self._id, self._status)
+        self._data = []
+        self._event = None
+        self._status = None
+        return event

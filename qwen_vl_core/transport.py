@@ -1,0 +1,154 @@
+"""The only module that does network I/O.
+
+The compat protocol goes through the `openai` SDK client (auth, retries before the first byte,
+timeouts, connection pooling) but reads streams as raw lines through its streaming-response
+interface and parses JSON itself: building the SDK's typed chunk objects costs several times the
+raw HTTP floor per chunk. Every transport failure leaves here as a `QwenVLError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+from pydantic import SecretStr
+
+from .errors import APIConnectionError, APITimeoutError, QwenVLError, error_from_body
+
+__all__ = ["CompatTransport", "RawResponse", "TRANSPORT_ERRORS", "TIMEOUT_ERRORS"]
+
+try:  # openai >= 3 ships its own fork of httpx
+    import httpx2
+
+    TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError, httpx2.TransportError)
+    TIMEOUT_ERRORS: tuple[type[Exception], ...] = (httpx.TimeoutException, httpx2.TimeoutException)
+except ImportError:  # pragma: no cover - depends on the installed openai major version
+    TRANSPORT_ERRORS = (httpx.TransportError,)
+    TIMEOUT_ERRORS = (httpx.TimeoutException,)
+
+_SDK_KWARGS = ("model", "messages", "stream")
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    request_id: str | None
+    body: Mapping[str, Any]
+
+
+def _create_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
+    # Everything but the three core keys rides in extra_body, so the SDK sends it verbatim.
+    kwargs = {k: body[k] for k in _SDK_KWARGS if k in body}
+    kwargs["extra_body"] = {k: v for k, v in body.items() if k not in _SDK_KWARGS}
+    return kwargs
+
+
+def _map_sdk_error(exc: Exception) -> QwenVLError:
+    if isinstance(exc, openai.APIStatusError):
+        response = exc.response
+        return error_from_body(response.status_code, response.text, request_id=response.headers.get("x-request-id"))
+    if isinstance(exc, openai.APITimeoutError) or isinstance(exc, TIMEOUT_ERRORS):
+        return APITimeoutError(f"The request timed out: {exc}")
+    if isinstance(exc, openai.APIConnectionError) or isinstance(exc, TRANSPORT_ERRORS):
+        cause = exc.__cause__ or exc
+        return APIConnectionError(f"Could not reach the API: {cause}")
+    if isinstance(exc, openai.APIError):
+        return error_from_body(500, str(exc))
+    raise exc
+
+
+class CompatTransport:
+    """OpenAI-compatible `/chat/completions` over the openai SDK, sync and async."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: SecretStr,
+        timeout: float | None,
+        connect_timeout: float,
+        max_retries: int,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: Any = None,
+        async_http_client: Any = None,
+    ) -> None:
+        self._options: dict[str, Any] = {
+            "base_url": base_url,
+            "timeout": openai.Timeout(timeout, connect=connect_timeout),
+            "max_retries": max_retries,
+            "default_headers": dict(default_headers or {}),
+        }
+        self._key = api_key
+        self._http_client = http_client
+        self._async_http_client = async_http_client
+        self._sync: openai.OpenAI | None = None
+        self._async: openai.AsyncOpenAI | None = None
+
+    def _client(self) -> openai.OpenAI:
+        if self._sync is None:
+            self._sync = openai.OpenAI(
+                api_key=self._key.get_secret_value(), http_client=self._http_client, **self._options
+            )
+        return self._sync
+
+    def _aclient(self) -> openai.AsyncOpenAI:
+        if self._async is None:
+            self._async = openai.AsyncOpenAI(
+                api_key=self._key.get_secret_value(), http_client=self._async_http_client, **self._options
+            )
+        return self._async
+
+    @contextmanager
+    def stream_lines(self, body: Mapping[str, Any]) -> Iterator[tuple[str | None, Iterator[str]]]:
+        """Open a streaming request; yields the request id and the raw response lines."""
+        try:
+            manager = self._client().chat.completions.with_streaming_response.create(**_create_kwargs(body))
+            response = manager.__enter__()
+        except Exception as exc:
+            raise _map_sdk_error(exc) from exc
+        try:
+            yield response.headers.get("x-request-id"), response.iter_lines()
+        finally:
+            manager.__exit__(None, None, None)
+
+    @asynccontextmanager
+    async def astream_lines(self, body: Mapping[str, Any]) -> AsyncIterator[tuple[str | None, AsyncIterator[str]]]:
+        try:
+            manager = self._aclient().chat.completions.with_streaming_response.create(**_create_kwargs(body))
+            response = await manager.__aenter__()
+        except Exception as exc:
+            raise _map_sdk_error(exc) from exc
+        try:
+            yield response.headers.get("x-request-id"), response.iter_lines()
+        finally:
+            await manager.__aexit__(None, None, None)
+
+    def post(self, body: Mapping[str, Any]) -> RawResponse:
+        try:
+            raw = self._client().chat.completions.with_raw_response.create(**_create_kwargs(body))
+            data = json.loads(raw.http_response.content)
+        except Exception as exc:
+            raise _map_sdk_error(exc) from exc
+        return RawResponse(raw.headers.get("x-request-id"), data)
+
+    async def apost(self, body: Mapping[str, Any]) -> RawResponse:
+        try:
+            raw = await self._aclient().chat.completions.with_raw_response.create(**_create_kwargs(body))
+            data = json.loads(raw.http_response.content)
+        except Exception as exc:
+            raise _map_sdk_error(exc) from exc
+        return RawResponse(raw.headers.get("x-request-id"), data)
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.close()
+            self._async = None

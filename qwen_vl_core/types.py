@@ -1,0 +1,142 @@
+"""Neutral, frozen request types shared by both adapters and both wire protocols.
+
+Adapters turn framework messages into a `ChatRequest`; request builders turn it into a wire body.
+Nothing here does I/O or knows a framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+__all__ = [
+    "ChatRequest",
+    "FunctionChoice",
+    "ImagePart",
+    "Message",
+    "Part",
+    "Role",
+    "SamplingOptions",
+    "SystemMessageMode",
+    "TextPart",
+    "ThinkingOptions",
+    "ToolCall",
+    "ToolChoice",
+    "ToolSpec",
+    "VideoPart",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+SystemMessageMode = Literal["auto", "keep", "fold"]
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """One image, already a URL the API can fetch (`http(s)://`) or a `data:` URL."""
+
+    url: str
+    max_pixels: int | None = None
+
+
+@dataclass(frozen=True)
+class VideoPart:
+    """A video file URL, or a list of frame URLs (`frames`); exactly one of the two is set."""
+
+    url: str | None = None
+    frames: tuple[str, ...] | None = None
+    fps: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.frames is None):
+            raise ValueError("VideoPart needs exactly one of `url` (a video file) or `frames` (image URLs).")
+
+
+Part: TypeAlias = TextPart | ImagePart | VideoPart
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call in conversation history; `arguments` is the JSON text sent to the API."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: tuple[Part, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    """For role `tool`: the id of the call this message answers."""
+    reasoning: str | None = None
+    """Reasoning of an earlier assistant turn; kept for the caller, never sent back."""
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function tool: name, description and JSON-schema parameters."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+
+@dataclass(frozen=True)
+class FunctionChoice:
+    """Force one named function (`tool_choice` object form)."""
+
+    name: str
+
+
+ToolChoice: TypeAlias = Literal["auto", "none", "required"] | FunctionChoice
+
+
+@dataclass(frozen=True)
+class ThinkingOptions:
+    enable: bool | None = None
+    """None: the model's default (off for hybrid Qwen3-VL, always on for thinking-only models)."""
+    budget: int | None = None
+    """Maximum reasoning tokens (`thinking_budget`); only Qwen3-VL in thinking mode."""
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Everything one chat call needs, independent of framework and protocol."""
+
+    model: str
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    thinking: ThinkingOptions = ThinkingOptions()
+    sampling: SamplingOptions = SamplingOptions()
+    response_format: Mapping[str, Any] | None = None
+    vl_high_resolution_images: bool | None = None
+    system_message_mode: SystemMessageMode = "auto"
+    extra_body: Mapping[str, Any] | None = None
+    """Extra top-level body keys, merged last (the caller's escape hatch)."""
