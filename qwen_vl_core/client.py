@@ -22,7 +22,7 @@ from .parse_compat import CompatStreamParser, events_from_compat_response
 from .policies import apply_policies
 from .regions import Endpoint, Protocol, require_api_key, resolve_api_key, resolve_endpoint
 from .request_compat import serialize_compat
-from .sse import SSEDecoder
+from .sse import LineSplitter, SSEDecoder
 from .transport import TIMEOUT_ERRORS, TRANSPORT_ERRORS, CompatTransport
 from .types import ChatRequest
 
@@ -34,44 +34,53 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 class _StreamState:
-    """Lines in, events out; remembers everything so a failure can carry the partial result."""
+    """Text in, events out; remembers everything so a failure can carry the partial result."""
 
-    __slots__ = ("_decoder", "_parser", "acc", "done")
+    __slots__ = ("_decoder", "_lines", "_parser", "acc", "done", "error")
 
     def __init__(self, request_id: str | None) -> None:
+        self._lines = LineSplitter()
         self._decoder = SSEDecoder()
         self._parser = CompatStreamParser(request_id)
         self.acc = StreamAccumulator()
         self.done = False
+        self.error: QwenVLError | None = None
 
-    def feed_line(self, line: str) -> list[StreamEvent]:
-        event = self._decoder.feed(line)
-        if event is None:
-            return []
-        events = self._parser.feed_data(event.data)
+    def feed_text(self, text: str) -> list[StreamEvent]:
+        """Events parsed from this piece; on a failure, the events before it (`error` is then set)."""
+        out: list[StreamEvent] = []
+        feed = self._decoder.feed
+        try:
+            for line in self._lines.feed(text):
+                event = feed(line)
+                if event is not None:
+                    self._take(self._parser.feed_data(event.data), out)
+        except QwenVLError as exc:
+            self.error = self.fail(exc)
+            self.done = True
+        return out
+
+    def _take(self, events: list[StreamEvent], out: list[StreamEvent]) -> None:
         add = self.acc.add
         for item in events:
             add(item)
+            out.append(item)
             if type(item) is StreamEnd:
                 self.done = True
-        return events
 
     def finish(self) -> list[StreamEvent]:
-        """End of the byte stream without `[DONE]`: flush, then end (or raise incomplete)."""
-        events: list[StreamEvent] = []
+        """End of the body without `[DONE]`: flush, then end (or raise incomplete)."""
+        out: list[StreamEvent] = []
+        for line in self._lines.flush():
+            event = self._decoder.feed(line)
+            if event is not None:
+                self._take(self._parser.feed_data(event.data), out)
         last = self._decoder.flush()
         if last is not None:
-            events = self._parser.feed_data(last.data)
-            for item in events:
-                self.acc.add(item)
-                if type(item) is StreamEnd:
-                    self.done = True
+            self._take(self._parser.feed_data(last.data), out)
         if not self.done:
-            end = self._parser.end()
-            self.acc.add(end)
-            events.append(end)
-            self.done = True
-        return events
+            self._take([self._parser.end()], out)
+        return out
 
     def fail(self, exc: BaseException) -> QwenVLError:
         """Turn any failure into a library error that carries what was received."""
@@ -157,18 +166,21 @@ class QwenVLClient:
         yield from self._stream_body(body)
 
     def _stream_body(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
-        with self._get_transport().stream_lines(body) as (request_id, lines):
+        with self._get_transport().stream_text(body) as (request_id, pieces):
             state = _StreamState(request_id)
             try:
-                for line in lines:
-                    events = state.feed_line(line)
+                for text in pieces:
+                    events = state.feed_text(text)
                     if events:
                         yield from events
-                        if state.done:
-                            return
-                yield from state.finish()
+                    if state.done:
+                        break
+                else:
+                    yield from state.finish()
             except Exception as exc:
                 raise state.fail(exc) from exc
+            if state.error is not None:
+                raise state.error
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         body, _ = self._body(request, stream=True)
@@ -176,20 +188,22 @@ class QwenVLClient:
             yield event
 
     async def _astream_body(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
-        async with self._get_transport().astream_lines(body) as (request_id, lines):
+        async with self._get_transport().astream_text(body) as (request_id, pieces):
             state = _StreamState(request_id)
             try:
-                async for line in lines:
-                    events = state.feed_line(line)
-                    if events:
-                        for event in events:
-                            yield event
-                        if state.done:
-                            return
-                for event in state.finish():
-                    yield event
+                async for text in pieces:
+                    events = state.feed_text(text)
+                    for event in events:
+                        yield event
+                    if state.done:
+                        break
+                else:
+                    for event in state.finish():
+                        yield event
             except Exception as exc:
                 raise state.fail(exc) from exc
+            if state.error is not None:
+                raise state.error
 
     # -- one result --------------------------------------------------------------------------------
 

@@ -90,8 +90,12 @@ def _resolve_thinking(request: ChatRequest, spec: ModelSpec) -> tuple[ChatReques
     return replace(request, thinking=replace(request.thinking, enable=False)), False
 
 
-def _merge_text(parts: tuple[Part, ...], text: str) -> tuple[Part, ...]:
-    return (TextPart(text), *parts)
+def _join(first: tuple[Part, ...], second: tuple[Part, ...]) -> tuple[Part, ...]:
+    """Join two contents; text-only contents become one text separated by a blank line."""
+    if all(type(p) is TextPart for p in (*first, *second)):
+        texts = ["".join(p.text for p in c if isinstance(p, TextPart)) for c in (first, second)]
+        return (TextPart("\n\n".join(t for t in texts if t)),)
+    return (*first, *second)
 
 
 def normalize_messages(request: ChatRequest) -> tuple[Message, ...]:
@@ -112,7 +116,7 @@ def normalize_messages(request: ChatRequest) -> tuple[Message, ...]:
         if message.reasoning is not None:
             message = replace(message, reasoning=None)
         if message.role == "user" and rest and rest[-1].role == "user" and not rest[-1].tool_calls:
-            rest[-1] = Message("user", rest[-1].content + message.content)
+            rest[-1] = Message("user", _join(rest[-1].content, message.content))
             continue
         rest.append(message)
     if not any(m.role == "user" for m in rest):
@@ -127,7 +131,7 @@ def normalize_messages(request: ChatRequest) -> tuple[Message, ...]:
     if mode == "keep" or (mode == "auto" and request.tools):
         return (Message("system", (TextPart(system_text),)), *rest)
     first_user = next(k for k, m in enumerate(rest) if m.role == "user")
-    rest[first_user] = replace(rest[first_user], content=_merge_text(rest[first_user].content, system_text))
+    rest[first_user] = replace(rest[first_user], content=_join((TextPart(system_text),), rest[first_user].content))
     return tuple(rest)
 
 

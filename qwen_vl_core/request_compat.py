@@ -7,7 +7,7 @@ body keys on the wire.
 
 from __future__ import annotations
 
-import json
+import copy
 from typing import Any
 
 from .catalog import ModelSpec
@@ -55,7 +55,7 @@ def compat_message(message: Message) -> dict[str, Any]:
 
 def compat_tool(tool: ToolSpec) -> dict[str, Any]:
     function: dict[str, Any] = {"name": tool.name, "description": tool.description,
-                                "parameters": dict(tool.parameters)}
+                                "parameters": copy.deepcopy(dict(tool.parameters))}
     if tool.strict is not None:
         function["strict"] = tool.strict
     return {"type": "function", "function": function}
@@ -100,7 +100,7 @@ def serialize_compat(resolved: ResolvedRequest) -> dict[str, Any]:
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.response_format is not None:
-        body["response_format"] = json.loads(json.dumps(request.response_format))
+        body["response_format"] = copy.deepcopy(dict(request.response_format))
     if resolved.send_enable_thinking is not None:
         body["enable_thinking"] = resolved.send_enable_thinking
     if request.thinking.budget is not None:
@@ -108,7 +108,7 @@ def serialize_compat(resolved: ResolvedRequest) -> dict[str, Any]:
     if request.vl_high_resolution_images is not None:
         body["vl_high_resolution_images"] = request.vl_high_resolution_images
     if request.extra_body:
-        body.update(json.loads(json.dumps(request.extra_body)))
+        body.update(copy.deepcopy(dict(request.extra_body)))
     if resolved.stream:
         body["stream"] = True  # an extra_body cannot switch a streaming-only call back
         body.setdefault("stream_options", {})["include_usage"] = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = ["LineSplitter", "SSEDecoder", "ServerSentEvent"]
 
 
 @dataclass(slots=True)
@@ -74,3 +74,32 @@ class SSEDecoder:
         self._event = None
         self._status = None
         return event
+
+
+class LineSplitter:
+    """Arbitrary text pieces → complete lines, split only at `\n`, `\r\n` and `\r` as SSE says.
+
+    Not `str.splitlines()` (nor httpx's `iter_lines`, built on it): those also split at U+2028,
+    U+0085 and friends, which may appear raw inside a JSON string and would break the line.
+    """
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, text: str) -> list[str]:
+        if self._pending:
+            text = self._pending + text
+        hold = ""
+        if text.endswith("\r"):  # maybe the first half of a \r\n split across pieces
+            text, hold = text[:-1], "\r"
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        self._pending = lines.pop() + hold
+        return lines
+
+    def flush(self) -> list[str]:
+        pending, self._pending = self._pending.rstrip("\r"), ""
+        return [pending] if pending else []

@@ -103,27 +103,27 @@ class CompatTransport:
         return self._async
 
     @contextmanager
-    def stream_lines(self, body: Mapping[str, Any]) -> Iterator[tuple[str | None, Iterator[str]]]:
-        """Open a streaming request; yields the request id and the raw response lines."""
+    def stream_text(self, body: Mapping[str, Any]) -> Iterator[tuple[str | None, Iterator[str]]]:
+        """Open a streaming request; yields the request id and the decoded body text, piece by piece."""
         try:
             manager = self._client().chat.completions.with_streaming_response.create(**_create_kwargs(body))
             response = manager.__enter__()
         except Exception as exc:
             raise _map_sdk_error(exc) from exc
         try:
-            yield response.headers.get("x-request-id"), response.iter_lines()
+            yield response.headers.get("x-request-id"), response.iter_text()
         finally:
             manager.__exit__(None, None, None)
 
     @asynccontextmanager
-    async def astream_lines(self, body: Mapping[str, Any]) -> AsyncIterator[tuple[str | None, AsyncIterator[str]]]:
+    async def astream_text(self, body: Mapping[str, Any]) -> AsyncIterator[tuple[str | None, AsyncIterator[str]]]:
         try:
             manager = self._aclient().chat.completions.with_streaming_response.create(**_create_kwargs(body))
             response = await manager.__aenter__()
         except Exception as exc:
             raise _map_sdk_error(exc) from exc
         try:
-            yield response.headers.get("x-request-id"), response.iter_lines()
+            yield response.headers.get("x-request-id"), response.iter_text()
         finally:
             await manager.__aexit__(None, None, None)
 
