@@ -196,8 +196,8 @@ def error_from_payload(
             rid = response_id.removeprefix("chatcmpl-")
     cls: type[APIStatusError] = StreamError if mid_stream else _class_for(status, code, message)
     hint = _HINTS.get(cls)
-    if cls is AuthenticationError or hint and hint not in message:
-        message = f"{message} {hint}" if hint else message
+    if hint and hint not in message:
+        message = f"{message} {hint}"
     return cls(message, status=status, code=str(code) if code else None, request_id=rid, partial=partial)
 
 

@@ -49,7 +49,7 @@ def _check_thinking(request: ChatRequest, spec: ModelSpec) -> None:
     if budget <= 0 or (spec.max_reasoning_tokens is not None and budget > spec.max_reasoning_tokens):
         limit = spec.max_reasoning_tokens
         raise ValueError(
-            f"thinking_budget must be a positive integer"
+            "thinking_budget must be a positive integer"
             + (f" no greater than {limit} for {spec.name}" if limit else "")
             + f"; got {budget}."
         )
@@ -69,8 +69,11 @@ def _resolve_thinking(request: ChatRequest, spec: ModelSpec) -> tuple[ChatReques
     thinking = spec.thinking_enabled(request.thinking.enable)
     if not thinking:
         return request, False
-    conflicts = [what for what, hit in (("forced tool_choice", _forces_tool(request)),
-                                        ("JSON mode", _forces_json(request))) if hit]
+    conflicts = [
+        what
+        for what, hit in (("forced tool_choice", _forces_tool(request)), ("JSON mode", _forces_json(request)))
+        if hit
+    ]
     if not conflicts:
         return request, True
     what = " and ".join(conflicts)
@@ -144,10 +147,8 @@ def apply_policies(request: ChatRequest, spec: ModelSpec, *, stream: bool) -> Re
         raise ValueError(f"{spec.name} does not support JSON mode.")
     request, thinking = _resolve_thinking(request, spec)
     enable = request.thinking.enable
-    if spec.thinking_only:
-        send = True if spec.supports_thinking_budget and enable else None
-    else:
-        send = enable
+    # Thinking-only models reason anyway; only an explicit True is echoed (never for QVQ).
+    send = (True if spec.supports_thinking_budget and enable else None) if spec.thinking_only else enable
     return ResolvedRequest(
         request=request,
         messages=normalize_messages(request),

@@ -12,7 +12,7 @@ from typing import Any
 
 from .catalog import ModelSpec
 from .policies import ResolvedRequest, apply_policies
-from .types import ChatRequest, FunctionChoice, ImagePart, Message, Part, TextPart, ToolSpec, VideoPart
+from .types import ChatRequest, FunctionChoice, ImagePart, Message, Part, TextPart, ToolSpec
 
 __all__ = ["build_compat_body", "compat_message", "compat_part", "compat_tool", "serialize_compat"]
 
@@ -54,8 +54,11 @@ def compat_message(message: Message) -> dict[str, Any]:
 
 
 def compat_tool(tool: ToolSpec) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name, "description": tool.description,
-                                "parameters": copy.deepcopy(dict(tool.parameters))}
+    function: dict[str, Any] = {
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": copy.deepcopy(dict(tool.parameters)),
+    }
     if tool.strict is not None:
         function["strict"] = tool.strict
     return {"type": "function", "function": function}

@@ -43,10 +43,8 @@ class SSEDecoder:
             return self._dispatch()
         if line[0] == ":":
             if line.startswith(":HTTP_STATUS/"):
-                try:
-                    self._status = int(line[13:].strip())
-                except ValueError:
-                    pass
+                status = line[13:].strip()
+                self._status = int(status) if status.isdigit() else None
             return None
         name, sep, value = line.partition(":")
         if sep and value.startswith(" "):

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from .errors import APIConnectionError, APITimeoutError, QwenVLError, error_from_body
 
-__all__ = ["CompatTransport", "RawResponse", "TRANSPORT_ERRORS", "TIMEOUT_ERRORS"]
+__all__ = ["TIMEOUT_ERRORS", "TRANSPORT_ERRORS", "CompatTransport", "RawResponse"]
 
 try:  # openai >= 3 ships its own fork of httpx
     import httpx2
@@ -51,9 +51,9 @@ def _map_sdk_error(exc: Exception) -> QwenVLError:
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
         return error_from_body(response.status_code, response.text, request_id=response.headers.get("x-request-id"))
-    if isinstance(exc, openai.APITimeoutError) or isinstance(exc, TIMEOUT_ERRORS):
+    if isinstance(exc, (openai.APITimeoutError, *TIMEOUT_ERRORS)):
         return APITimeoutError(f"The request timed out: {exc}")
-    if isinstance(exc, openai.APIConnectionError) or isinstance(exc, TRANSPORT_ERRORS):
+    if isinstance(exc, (openai.APIConnectionError, *TRANSPORT_ERRORS)):
         cause = exc.__cause__ or exc
         return APIConnectionError(f"Could not reach the API: {cause}")
     if isinstance(exc, openai.APIError):

@@ -53,7 +53,11 @@ def test_chat_on_qvq_streams_and_aggregates(client, dashscope_emulator) -> None:
     dashscope_emulator.enqueue(Reply(reasoning="Area is w*h.", text="12 cm²", chunk_size=3))
     result = client.chat(request("qvq-max"))
     assert (result.reasoning, result.text, result.finish_reason, result.model) == (
-        "Area is w*h.", "12 cm²", "stop", "qvq-max")
+        "Area is w*h.",
+        "12 cm²",
+        "stop",
+        "qvq-max",
+    )
     assert result.usage is not None
     assert (result.usage.reasoning_tokens, result.usage.output_tokens) == (4, 6)
     body = dashscope_emulator.last_request.body
@@ -67,8 +71,10 @@ def test_chat_without_thinking_is_not_streamed(client, dashscope_emulator) -> No
     dashscope_emulator.enqueue(Reply(text="plain answer"))
     result = client.chat(request())
     assert (result.reasoning, result.text, result.finish_reason) == ("", "plain answer", "stop")
-    assert dashscope_emulator.last_request.body == {"model": "qwen3-vl-plus", "messages": [{"role": "user",
-                                                                                         "content": "hi"}]}
+    assert dashscope_emulator.last_request.body == {
+        "model": "qwen3-vl-plus",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
 
 
 def test_thinking_chat_is_streamed_on_the_wire(client, dashscope_emulator) -> None:
@@ -99,8 +105,10 @@ def test_tool_calls_stream_and_aggregate(client, dashscope_emulator) -> None:
     assert "".join(d.arguments for d in deltas if d.index == 0) == '{"a": 1}'
     assert [(d.index, d.id, d.name) for d in deltas if d.id] == [(0, "call_1", "add"), (1, "call_2", "add")]
     result = client.chat(request(tools=(tool,)))
-    assert [(c.id, c.name, c.args) for c in result.tool_calls] == [("call_1", "add", {"a": 1}),
-                                                                   ("call_2", "add", {"a": 2})]
+    assert [(c.id, c.name, c.args) for c in result.tool_calls] == [
+        ("call_1", "add", {"a": 1}),
+        ("call_2", "add", {"a": 2}),
+    ]
     assert result.finish_reason == "tool_calls"
 
 
@@ -166,16 +174,28 @@ def test_wrong_key_is_authentication_error(dashscope_emulator) -> None:
 
 
 def test_sse_framed_4xx_is_parsed(client, dashscope_emulator) -> None:
-    dashscope_emulator.enqueue(ErrorReply(400, "<400> InternalError.Algo.InvalidParameter: Range of input length "
-                                               "should be [1, 129024]", sse_framed=True, request_id="rid-9"))
+    dashscope_emulator.enqueue(
+        ErrorReply(
+            400,
+            "<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, 129024]",
+            sse_framed=True,
+            request_id="rid-9",
+        )
+    )
     with pytest.raises(ContextOverflowError) as info:
         list(client.stream(request()))
     assert (info.value.status, info.value.code, info.value.request_id) == (400, "invalid_parameter_error", "rid-9")
 
 
 def test_rate_limit_is_retryable_error(client, dashscope_emulator) -> None:
-    dashscope_emulator.enqueue(ErrorReply(429, "Requests rate limit exceeded, please try again later.",
-                                          code="Throttling.RateQuota", type="Throttling.RateQuota"))
+    dashscope_emulator.enqueue(
+        ErrorReply(
+            429,
+            "Requests rate limit exceeded, please try again later.",
+            code="Throttling.RateQuota",
+            type="Throttling.RateQuota",
+        )
+    )
     with pytest.raises(RateLimitError) as info:
         client.chat(request())
     assert info.value.retryable is True
@@ -185,18 +205,25 @@ def test_rate_limit_is_retryable_error(client, dashscope_emulator) -> None:
 def test_emulator_rules_surface_as_invalid_request(client, dashscope_emulator) -> None:
     # The builder would never send this; send it raw through extra_body to check error mapping.
     with pytest.raises(InvalidRequestError, match="Failed to download multimodal content"):
-        client.chat(ChatRequest(model="qwen3-vl-plus",
-                                messages=(Message("user", (ImagePart("file:///tmp/x.png"), TextPart("?"))),)))
+        client.chat(
+            ChatRequest(
+                model="qwen3-vl-plus", messages=(Message("user", (ImagePart("file:///tmp/x.png"), TextPart("?"))),)
+            )
+        )
 
 
 def test_mid_stream_error_frame_keeps_partial(client, dashscope_emulator) -> None:
-    dashscope_emulator.enqueue(Reply(reasoning="abcdef", text="ghij", chunk_size=2,
-                                     fault=ErrorFrame(after_chunks=4, message="Output data may contain "
-                                                                               "inappropriate content.")))
-    seen = []
+    dashscope_emulator.enqueue(
+        Reply(
+            reasoning="abcdef",
+            text="ghij",
+            chunk_size=2,
+            fault=ErrorFrame(after_chunks=4, message="Output data may contain inappropriate content."),
+        )
+    )
+    seen: list[object] = []
     with pytest.raises(StreamError) as info:
-        for event in client.stream(request("qvq-max")):
-            seen.append(event)
+        seen.extend(client.stream(request("qvq-max")))
     assert info.value.code == "data_inspection_failed"
     assert info.value.partial.reasoning == "abcdef"
     assert info.value.partial.finish_reason is None

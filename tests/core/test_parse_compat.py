@@ -121,7 +121,12 @@ def test_liteflow_qwen_flash_reasoning_chunks() -> None:
     lines = (SAMPLES / "liteflow-ai-docs-compat-qwen-flash-thinking-stream-log-excerpt.chunks.jsonl").read_text("utf-8")
     parser = CompatStreamParser()
     events = [e for line in lines.splitlines() if line for e in parser.feed(json.loads(line))]
-    assert events == [ReasoningDelta("嗯"), ReasoningDelta("，"), ReasoningDelta("用户"), ReasoningDelta("让我介绍一下LiteFlow")]
+    assert events == [
+        ReasoningDelta("嗯"),
+        ReasoningDelta("，"),
+        ReasoningDelta("用户"),
+        ReasoningDelta("让我介绍一下LiteFlow"),
+    ]
 
 
 @needs_samples
@@ -151,10 +156,14 @@ def test_mid_stream_error_frame_is_a_stream_error() -> None:
     parser = CompatStreamParser("rid")
     parser.feed({"choices": [{"delta": {"content": "Hi"}, "index": 0}], "model": "m", "id": "chatcmpl-1"})
     with pytest.raises(StreamError) as info:
-        parser.feed_data('{"error":{"message":"Output data may contain inappropriate content.",'
-                         '"type":"data_inspection_failed","param":null,"code":"data_inspection_failed"}}')
+        parser.feed_data(
+            '{"error":{"message":"Output data may contain inappropriate content.",'
+            '"type":"data_inspection_failed","param":null,"code":"data_inspection_failed"}}'
+        )
     assert (info.value.code, info.value.message) == (
-        "data_inspection_failed", "Output data may contain inappropriate content.")
+        "data_inspection_failed",
+        "Output data may contain inappropriate content.",
+    )
 
 
 def test_malformed_line_raises_library_error() -> None:
@@ -178,14 +187,47 @@ def test_crlf_and_cr_line_endings() -> None:
 
 def test_parallel_calls_in_one_chunk_merge_by_index_and_keep_ids() -> None:
     chunks = [
-        {"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
-                                                "function": {"name": "f", "arguments": '{"x": '}}]}}]},
-        {"choices": [{"delta": {"tool_calls": [
-            {"index": 0, "id": "", "type": "function", "function": {"arguments": "1}"}},
-            {"index": 1, "id": "call_b", "type": "function", "function": {"name": "g", "arguments": ""}},
-        ]}}]},
-        {"choices": [{"delta": {"tool_calls": [{"index": 1, "id": "", "function": {"arguments": "{oops"}}]},
-                      "finish_reason": "stop"}]},
+        {
+            "choices": [
+                {
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_a",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": '{"x": '},
+                            }
+                        ]
+                    }
+                }
+            ]
+        },
+        {
+            "choices": [
+                {
+                    "delta": {
+                        "tool_calls": [
+                            {"index": 0, "id": "", "type": "function", "function": {"arguments": "1}"}},
+                            {
+                                "index": 1,
+                                "id": "call_b",
+                                "type": "function",
+                                "function": {"name": "g", "arguments": ""},
+                            },
+                        ]
+                    }
+                }
+            ]
+        },
+        {
+            "choices": [
+                {
+                    "delta": {"tool_calls": [{"index": 1, "id": "", "function": {"arguments": "{oops"}}]},
+                    "finish_reason": "stop",
+                }
+            ]
+        },
     ]
     parser, acc = CompatStreamParser(), StreamAccumulator()
     for chunk in chunks:
@@ -195,7 +237,13 @@ def test_parallel_calls_in_one_chunk_merge_by_index_and_keep_ids() -> None:
     result = acc.result()
     assert result.is_tool_turn  # even though finish_reason is "stop", as older recordings do
     first, second = result.tool_calls
-    assert (first.id, first.name, first.arguments, first.args, first.error) == ("call_a", "f", '{"x": 1}', {"x": 1}, None)
+    assert (first.id, first.name, first.arguments, first.args, first.error) == (
+        "call_a",
+        "f",
+        '{"x": 1}',
+        {"x": 1},
+        None,
+    )
     assert (second.id, second.name, second.arguments, second.args) == ("call_b", "g", "{oops", None)
     assert second.error is not None
     assert second.error.startswith("arguments are not valid JSON")
@@ -203,21 +251,36 @@ def test_parallel_calls_in_one_chunk_merge_by_index_and_keep_ids() -> None:
 
 def test_usage_only_once_and_end_carries_ids() -> None:
     parser = CompatStreamParser("req-1")
-    events = parser.feed({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
-                                                   "completion_tokens_details": {"reasoning_tokens": 2},
-                                                   "prompt_tokens_details": {"cached_tokens": 1,
-                                                                             "video_tokens": 9}},
-                          "model": "qwen3-vl-plus", "id": "chatcmpl-9"})
-    assert events == [UsageUpdate(Usage(3, 4, 7, reasoning_tokens=2, video_tokens=9, cached_tokens=1,
-                                        raw=events[0].usage.raw))]  # type: ignore[union-attr]
+    events = parser.feed(
+        {
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 3,
+                "completion_tokens": 4,
+                "total_tokens": 7,
+                "completion_tokens_details": {"reasoning_tokens": 2},
+                "prompt_tokens_details": {"cached_tokens": 1, "video_tokens": 9},
+            },
+            "model": "qwen3-vl-plus",
+            "id": "chatcmpl-9",
+        }
+    )
+    assert events == [
+        UsageUpdate(Usage(3, 4, 7, reasoning_tokens=2, video_tokens=9, cached_tokens=1, raw=events[0].usage.raw))
+    ]  # type: ignore[union-attr]
     parser.finish_reason = "stop"
     assert parser.feed_data("[DONE]") == [StreamEnd("stop", "qwen3-vl-plus", "chatcmpl-9", "req-1")]
 
 
 def _render(reasoning: list[str], text: list[str], args: list[str]) -> str:
     def chunk(delta: dict[str, object], finish: str | None = None) -> str:
-        body = {"choices": [{"delta": delta, "finish_reason": finish, "index": 0, "logprobs": None}],
-                "object": "chat.completion.chunk", "usage": None, "model": "m", "id": "chatcmpl-x"}
+        body = {
+            "choices": [{"delta": delta, "finish_reason": finish, "index": 0, "logprobs": None}],
+            "object": "chat.completion.chunk",
+            "usage": None,
+            "model": "m",
+            "id": "chatcmpl-x",
+        }
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     out = [chunk({"content": None, "role": "assistant", "reasoning_content": ""})]
@@ -242,9 +305,13 @@ texts = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40
 
 
 @settings(max_examples=150, deadline=None)
-@given(reasoning=texts, answer=texts, arguments=st.sampled_from(["", '{"a": 1}', '{"q": "\\u2028 x"}', "{bad"]),
-       cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
-       content_cuts=st.lists(st.integers(min_value=0, max_value=50), max_size=6))
+@given(
+    reasoning=texts,
+    answer=texts,
+    arguments=st.sampled_from(["", '{"a": 1}', '{"q": "\\u2028 x"}', "{bad"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+    content_cuts=st.lists(st.integers(min_value=0, max_value=50), max_size=6),
+)
 def test_any_rechunking_gives_the_same_result(reasoning, answer, arguments, cuts, content_cuts) -> None:
     wire = _render(_split(reasoning, content_cuts), _split(answer, content_cuts), _split(arguments, content_cuts))
     _, whole = replay(wire)

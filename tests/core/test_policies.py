@@ -46,8 +46,9 @@ def test_plain_body_non_streaming() -> None:
 
 
 def test_stream_always_asks_for_usage() -> None:
-    body = build_compat_body(req(user("hi"), extra_body={"stream_options": {"include_usage": False}}), PLUS,
-                             stream=True)
+    body = build_compat_body(
+        req(user("hi"), extra_body={"stream_options": {"include_usage": False}}), PLUS, stream=True
+    )
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
 
@@ -114,13 +115,19 @@ def test_thinking_only_models_get_no_enable_thinking_unless_true() -> None:
 @pytest.mark.parametrize(
     ("spec", "thinking", "message"),
     [
-        (THINKER, ThinkingOptions(enable=False), "qwen3-vl-32b-thinking is a thinking-only model: "
-         "enable_thinking=False is not allowed"),
+        (
+            THINKER,
+            ThinkingOptions(enable=False),
+            "qwen3-vl-32b-thinking is a thinking-only model: enable_thinking=False is not allowed",
+        ),
         (QVQ, ThinkingOptions(enable=False), "qvq-max is a thinking-only model"),
         (QVQ, ThinkingOptions(budget=100), "qvq-max has no thinking_budget"),
         (PLUS, ThinkingOptions(budget=100), "thinking_budget=100 was given but thinking is off for qwen3-vl-plus"),
-        (PLUS, ThinkingOptions(enable=True, budget=81_921),
-         "thinking_budget must be a positive integer no greater than 81920 for qwen3-vl-plus; got 81921."),
+        (
+            PLUS,
+            ThinkingOptions(enable=True, budget=81_921),
+            "thinking_budget must be a positive integer no greater than 81920 for qwen3-vl-plus; got 81921.",
+        ),
         (PLUS, ThinkingOptions(enable=True, budget=0), "thinking_budget must be a positive integer"),
     ],
 )
@@ -130,8 +137,9 @@ def test_thinking_rules_raise_before_sending(spec, thinking, message) -> None:
 
 
 def test_budget_allowed_on_thinking_only_qwen3_vl() -> None:
-    body = build_compat_body(req(user("hi"), model=THINKER.name, thinking=ThinkingOptions(budget=50)), THINKER,
-                             stream=True)
+    body = build_compat_body(
+        req(user("hi"), model=THINKER.name, thinking=ThinkingOptions(budget=50)), THINKER, stream=True
+    )
     assert body["thinking_budget"] == 50
 
 
@@ -151,15 +159,17 @@ def test_forced_tool_choice_on_hybrid_switches_thinking_off(choice, caplog) -> N
 
 def test_forced_tool_choice_on_thinking_only_is_an_error() -> None:
     request = req(user("hi"), model=THINKER.name, tools=(TOOL,), tool_choice="required")
-    with pytest.raises(ValueError, match="qwen3-vl-32b-thinking always thinks, and the API rejects forced "
-                                         "tool_choice in thinking mode"):
+    with pytest.raises(
+        ValueError, match="qwen3-vl-32b-thinking always thinks, and the API rejects forced tool_choice in thinking mode"
+    ):
         build_compat_body(request, THINKER, stream=True)
 
 
 def test_json_mode_in_thinking_mode() -> None:
     rf = {"type": "json_object"}
-    body = build_compat_body(req(user("json"), response_format=rf, thinking=ThinkingOptions(enable=True)), PLUS,
-                             stream=False)
+    body = build_compat_body(
+        req(user("json"), response_format=rf, thinking=ThinkingOptions(enable=True)), PLUS, stream=False
+    )
     assert body["enable_thinking"] is False
     assert body["response_format"] == rf
     with pytest.raises(ValueError, match="rejects JSON mode in thinking mode"):
@@ -167,15 +177,23 @@ def test_json_mode_in_thinking_mode() -> None:
 
 
 def test_auto_and_none_tool_choice_keep_thinking() -> None:
-    request = req(user("hi"), tools=(TOOL,), tool_choice="auto", parallel_tool_calls=False,
-                  thinking=ThinkingOptions(enable=True))
+    request = req(
+        user("hi"), tools=(TOOL,), tool_choice="auto", parallel_tool_calls=False, thinking=ThinkingOptions(enable=True)
+    )
     body = build_compat_body(request, PLUS, stream=True)
     assert body["enable_thinking"] is True
     assert body["tool_choice"] == "auto"
     assert body["parallel_tool_calls"] is False
-    assert body["tools"] == [{"type": "function", "function": {
-        "name": "get_weather", "description": "Weather for a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather for a city.",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
 
 
 def test_tools_on_qvq_are_rejected() -> None:
@@ -187,11 +205,14 @@ def test_system_auto_folds_without_tools() -> None:
     request = req(system("Be brief."), system("Use metric."), user(ImagePart("https://x/a.png"), "What?"))
     body = build_compat_body(request, PLUS, stream=False)
     assert body["messages"] == [
-        {"role": "user", "content": [
-            {"type": "text", "text": "Be brief.\n\nUse metric."},
-            {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
-            {"type": "text", "text": "What?"},
-        ]}
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Be brief.\n\nUse metric."},
+                {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
+                {"type": "text", "text": "What?"},
+            ],
+        }
     ]
 
 
@@ -200,8 +221,9 @@ def test_system_auto_keeps_with_tools_and_keep_mode() -> None:
     assert with_tools["messages"][:2] == [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
     kept = build_compat_body(req(system("S"), user("U"), system_message_mode="keep"), PLUS, stream=False)
     assert kept["messages"] == [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
-    folded = build_compat_body(req(system("S"), user("U"), tools=(TOOL,), system_message_mode="fold"), PLUS,
-                               stream=False)
+    folded = build_compat_body(
+        req(system("S"), user("U"), tools=(TOOL,), system_message_mode="fold"), PLUS, stream=False
+    )
     assert folded["messages"] == [{"role": "user", "content": "S\n\nU"}]
 
 
@@ -227,8 +249,12 @@ def test_no_user_message_is_an_error() -> None:
 def test_history_tool_calls_and_no_reasoning() -> None:
     history = (
         user("Weather?"),
-        Message("assistant", (), tool_calls=(ToolCall("call_1", "get_weather", '{"city": "Paris"}'),),
-                reasoning="I should call the tool."),
+        Message(
+            "assistant",
+            (),
+            tool_calls=(ToolCall("call_1", "get_weather", '{"city": "Paris"}'),),
+            reasoning="I should call the tool.",
+        ),
         Message("tool", (TextPart("18C"),), tool_call_id="call_1"),
         Message("assistant", (TextPart("It is 18C."),), reasoning="Done thinking."),
         user("Thanks"),
@@ -236,9 +262,17 @@ def test_history_tool_calls_and_no_reasoning() -> None:
     body = build_compat_body(req(*history, tools=(TOOL,)), PLUS, stream=False)
     assert body["messages"] == [
         {"role": "user", "content": "Weather?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
-        ]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
         {"role": "tool", "content": "18C", "tool_call_id": "call_1"},
         {"role": "assistant", "content": "It is 18C."},
         {"role": "user", "content": "Thanks"},
@@ -247,8 +281,14 @@ def test_history_tool_calls_and_no_reasoning() -> None:
 
 def test_builder_never_mutates_inputs() -> None:
     extra = {"top_k": 5, "nested": {"a": [1]}}
-    request = req(system("S"), user("U"), tools=(TOOL,), extra_body=extra,
-                  thinking=ThinkingOptions(enable=True), tool_choice="required")
+    request = req(
+        system("S"),
+        user("U"),
+        tools=(TOOL,),
+        extra_body=extra,
+        thinking=ThinkingOptions(enable=True),
+        tool_choice="required",
+    )
     before = copy.deepcopy(request)
     body = build_compat_body(request, PLUS, stream=True)
     body["nested"]["a"].append(2)

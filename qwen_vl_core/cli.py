@@ -1,0 +1,216 @@
+"""The `qwen-vl` command: ask a visual question with streamed thinking, list the catalog."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TextIO
+
+from .catalog import list_specs
+from .client import QwenVLClient
+from .errors import MissingAPIKeyError, QwenVLError
+from .events import ReasoningDelta, TextDelta, Usage, UsageUpdate
+from .media import image_to_url, video_to_url
+from .types import ChatRequest, ImagePart, Message, Part, TextPart, ThinkingOptions, VideoPart
+
+__all__ = ["main"]
+
+_VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".flv", ".wmv", ".webm"}
+_DEMO_REASONING = (
+    "The image shows a right triangle with legs 3 cm and 4 cm. The area of a right triangle is half "
+    "the product of its legs: 3 × 4 / 2 = 6."
+)
+_DEMO_ANSWER = "The area is 6 cm²."
+
+
+def _part(source: str) -> Part:
+    suffix = Path(source.split("?", 1)[0]).suffix.lower()
+    if suffix in _VIDEO_SUFFIXES:
+        return VideoPart(url=video_to_url(source))
+    return ImagePart(image_to_url(source))
+
+
+def _format_usage(usage: Usage) -> str:
+    inp = f"input {usage.input_tokens}"
+    media = [f"{name} {n}" for name, n in (("image", usage.image_tokens), ("video", usage.video_tokens)) if n]
+    if media:
+        inp += f" ({', '.join(media)})"
+    out = f"output {usage.output_tokens}"
+    if usage.reasoning_tokens is not None:
+        out += f" (reasoning {usage.reasoning_tokens})"
+    return f"tokens: {inp}, {out}, total {usage.total_tokens}"
+
+
+class _Printer:
+    """Sets the thinking apart from the answer: a header for each, thinking dimmed on a terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.section: str | None = None
+
+    def write(self, section: str, text: str) -> None:
+        if section != self.section:
+            if self.section is not None:
+                self._style("\n")
+            self._style(f"── {section} ──\n", bold=True)
+            self.section = section
+        self._style(text, dim=section == "thinking")
+
+    def _style(self, text: str, *, dim: bool = False, bold: bool = False) -> None:
+        if self.tty and (dim or bold):
+            text = f"\x1b[{2 if dim else 1}m{text}\x1b[0m"
+        self.out.write(text)
+        self.out.flush()
+
+
+def _ask(args: argparse.Namespace, out: TextIO) -> int:
+    *sources, question = args.inputs
+    parts: list[Part] = [_part(s) for s in sources]
+    parts.append(TextPart(question))
+    request = ChatRequest(
+        model=args.model,
+        messages=(Message("user", tuple(parts)),),
+        thinking=ThinkingOptions(enable=args.thinking, budget=args.budget),
+        vl_high_resolution_images=True if args.high_res else None,
+    )
+    with ExitStack() as stack:
+        base_url, api_key = args.base_url, args.api_key
+        if args.emulator:
+            from .testing import DashScopeEmulator, Reply
+
+            emulator = stack.enter_context(DashScopeEmulator())
+            emulator.enqueue(Reply(reasoning=_DEMO_REASONING, text=_DEMO_ANSWER, chunk_size=6, delay=0.01))
+            base_url, api_key = emulator.base_url, emulator.api_key
+        client = QwenVLClient(api_key=api_key, region=args.region, base_url=base_url)
+        stack.callback(client.close)
+        printer = _Printer(out)
+        usage: Usage | None = None
+        for event in client.stream(request):
+            if type(event) is ReasoningDelta:
+                printer.write("thinking", event.text)
+            elif type(event) is TextDelta:
+                printer.write("answer", event.text)
+            elif type(event) is UsageUpdate:
+                usage = event.usage
+        out.write("\n")
+        if usage is not None:
+            out.write(_format_usage(usage) + "\n")
+    return 0
+
+
+def _models(out: TextIO) -> int:
+    header = (
+        "model",
+        "thinking",
+        "stream-only",
+        "tools",
+        "json",
+        "context",
+        "max input",
+        "max output",
+        "max reasoning",
+        "px/token",
+    )
+    rows = [header]
+    for s in list_specs():
+        rows.append(
+            (
+                s.name,
+                "always" if s.thinking_only else "toggle (off)",
+                "yes" if s.stream_only else "no",
+                "yes" if s.supports_tools else "no",
+                "yes" if s.supports_json_mode else "no",
+                f"{s.context_window:,}",
+                f"{s.max_input_tokens:,}",
+                f"{s.max_output_tokens:,}",
+                f"{s.max_reasoning_tokens:,}" if s.max_reasoning_tokens else "-",
+                str(s.pixel_unit),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwen-vl",
+        description="Visual reasoning with Qwen3-VL and QVQ on Alibaba Cloud Model Studio (DashScope).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="ask about images or videos; streams the thinking, then the answer")
+    ask.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="IMAGE_OR_URL... QUESTION",
+        help="image/video paths or URLs, then the question (last)",
+    )
+    ask.add_argument("--model", default="qwen3-vl-plus", help="model name (default: qwen3-vl-plus)")
+    ask.add_argument(
+        "--thinking",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="switch thinking on or off (hybrid models; default: the model's own)",
+    )
+    ask.add_argument("--budget", type=int, default=None, help="thinking budget in tokens")
+    ask.add_argument("--high-res", action="store_true", help="send vl_high_resolution_images=true")
+    ask.add_argument(
+        "--region",
+        choices=["intl", "us", "cn"],
+        default=None,
+        help="intl (Singapore, default), us (Virginia / Global), cn (Beijing)",
+    )
+    ask.add_argument(
+        "--base-url",
+        default=None,
+        help="an explicit endpoint: a Model Studio workspace URL or a self-hosted "
+        "OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp)",
+    )
+    ask.add_argument("--api-key", default=None, help="key for --base-url (default: $DASHSCOPE_API_KEY for DashScope)")
+    ask.add_argument(
+        "--emulator",
+        action="store_true",
+        help="answer from the built-in offline emulator (a canned reply; no key or network)",
+    )
+    sub.add_parser("models", help="list the model catalog")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    if args.command == "models":
+        return _models(out)
+    if len(args.inputs) < 1:
+        err.write("qwen-vl ask: give at least the question.\n")
+        return 2
+    try:
+        return _ask(args, out)
+    except MissingAPIKeyError as exc:
+        err.write(
+            f"error: {exc.message}\n\n"
+            "  export DASHSCOPE_API_KEY=sk-...        # then run the command again\n"
+            "  qwen-vl ask --region cn ...            # if the key is from Beijing (us: Virginia)\n"
+            "  qwen-vl ask --base-url http://localhost:8000/v1 ...   # a self-hosted server\n"
+            "  qwen-vl ask --emulator ...             # try it offline\n"
+        )
+        return 2
+    except ValueError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    except QwenVLError as exc:
+        err.write(f"\nerror: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""A scriptable DashScope emulator for tests: a real HTTP server on loopback.
+
+    from qwen_vl_core.testing import DashScopeEmulator, Reply
+
+    with DashScopeEmulator() as emu:
+        emu.enqueue(Reply(reasoning="Let me look.", text="A cat."))
+        client = openai.OpenAI(base_url=emu.base_url, api_key=emu.api_key)
+        ...
+        assert emu.last_request.body["model"] == "qwen3-vl-plus"
+
+It speaks the OpenAI-compatible chat protocol byte for byte as captured from Model Studio,
+enforces DashScope's parameter rules with their real messages, and can inject faults. The
+`dashscope_emulator` pytest fixture lives in `qwen_vl_core.testing.pytest_plugin`.
+"""
+
+from __future__ import annotations
+
+from qwen_vl_core.testing._script import (
+    Disconnect,
+    ErrorFrame,
+    ErrorReply,
+    Fault,
+    MalformedLine,
+    NoDone,
+    NoFinish,
+    Reply,
+    ResetBeforeHeaders,
+    Script,
+    ToolCallReply,
+)
+from qwen_vl_core.testing._server import DashScopeEmulator, RecordedRequest
+
+__all__ = [
+    "DashScopeEmulator",
+    "Disconnect",
+    "ErrorFrame",
+    "ErrorReply",
+    "Fault",
+    "MalformedLine",
+    "NoDone",
+    "NoFinish",
+    "RecordedRequest",
+    "Reply",
+    "ResetBeforeHeaders",
+    "Script",
+    "ToolCallReply",
+]

@@ -1,0 +1,21 @@
+"""pytest plugin (entry point `pytest11`): the `dashscope_emulator` fixture.
+
+Importing this module only defines the fixture; no server starts until a test asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from qwen_vl_core.testing._server import DashScopeEmulator
+
+__all__ = ["dashscope_emulator"]
+
+
+@pytest.fixture
+def dashscope_emulator() -> Iterator[DashScopeEmulator]:
+    """A running `DashScopeEmulator` (key `test-key`, rules enforced), stopped after the test."""
+    with DashScopeEmulator() as emulator:
+        yield emulator
