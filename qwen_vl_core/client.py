@@ -19,11 +19,13 @@ from .catalog import get_spec
 from .errors import IncompleteStreamError, QwenVLError
 from .events import StreamEnd, StreamEvent
 from .parse_compat import CompatStreamParser, events_from_compat_response
+from .parse_native import NativeStreamParser, events_from_native_response
 from .policies import apply_policies
 from .regions import Endpoint, Protocol, require_api_key, resolve_api_key, resolve_endpoint
 from .request_compat import serialize_compat
+from .request_native import serialize_native
 from .sse import LineSplitter, SSEDecoder
-from .transport import TIMEOUT_ERRORS, TRANSPORT_ERRORS, CompatTransport
+from .transport import TIMEOUT_ERRORS, TRANSPORT_ERRORS, CompatTransport, NativeTransport, RawResponse, Transport
 from .types import ChatRequest
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "QwenVLClient"]
@@ -38,10 +40,10 @@ class _StreamState:
 
     __slots__ = ("_decoder", "_lines", "_parser", "acc", "done", "error")
 
-    def __init__(self, request_id: str | None) -> None:
+    def __init__(self, parser: CompatStreamParser | NativeStreamParser) -> None:
         self._lines = LineSplitter()
         self._decoder = SSEDecoder()
-        self._parser = CompatStreamParser(request_id)
+        self._parser = parser
         self.acc = StreamAccumulator()
         self.done = False
         self.error: QwenVLError | None = None
@@ -54,7 +56,7 @@ class _StreamState:
             for line in self._lines.feed(text):
                 event = feed(line)
                 if event is not None:
-                    self._take(self._parser.feed_data(event.data), out)
+                    self._take(self._parser.feed_event(event), out)
         except QwenVLError as exc:
             self.error = self.fail(exc)
             self.done = True
@@ -74,12 +76,12 @@ class _StreamState:
         for line in self._lines.flush():
             event = self._decoder.feed(line)
             if event is not None:
-                self._take(self._parser.feed_data(event.data), out)
+                self._take(self._parser.feed_event(event), out)
         last = self._decoder.flush()
-        if last is not None:
-            self._take(self._parser.feed_data(last.data), out)
+        if last is not None and not self.done:
+            self._take(self._parser.feed_event(last), out)
         if not self.done:
-            self._take([self._parser.end()], out)
+            self._take(self._parser.close(), out)
         return out
 
     def fail(self, exc: BaseException) -> QwenVLError:
@@ -131,7 +133,7 @@ class QwenVLClient:
             "http_client": http_client,
             "async_http_client": async_http_client,
         }
-        self._transport: CompatTransport | None = None
+        self._transport: Transport | None = None
 
     def __repr__(self) -> str:
         return f"QwenVLClient(base_url={self.endpoint.base_url!r})"
@@ -145,18 +147,32 @@ class QwenVLClient:
             return SecretStr("EMPTY")
         return require_api_key(resolve_api_key(None), self.endpoint)
 
-    def _get_transport(self) -> CompatTransport:
+    @property
+    def protocol(self) -> Protocol:
+        return self.endpoint.protocol
+
+    def _get_transport(self) -> Transport:
         if self._transport is None:
-            self._transport = CompatTransport(
-                base_url=self.endpoint.base_url, api_key=self._key(), **self._transport_options
-            )
+            cls = NativeTransport if self.protocol == "dashscope" else CompatTransport
+            self._transport = cls(base_url=self.endpoint.base_url, api_key=self._key(), **self._transport_options)
         return self._transport
 
     def _body(self, request: ChatRequest, *, stream: bool) -> tuple[dict[str, Any], bool]:
         spec = get_spec(request.model)
         resolved = apply_policies(request, spec, stream=stream)
-        wire_stream = resolved.stream or resolved.thinking
-        return serialize_compat(replace(resolved, stream=wire_stream)), wire_stream
+        resolved = replace(resolved, stream=resolved.stream or resolved.thinking)
+        serialize = serialize_native if self.protocol == "dashscope" else serialize_compat
+        return serialize(resolved), resolved.stream
+
+    def _parser(self, request_id: str | None, body: dict[str, Any]) -> CompatStreamParser | NativeStreamParser:
+        if self.protocol == "dashscope":
+            return NativeStreamParser(request_id, body.get("model"))
+        return CompatStreamParser(request_id)
+
+    def _events(self, raw: RawResponse, body: dict[str, Any]) -> list[StreamEvent]:
+        if self.protocol == "dashscope":
+            return events_from_native_response(raw.body, raw.request_id, body.get("model"))
+        return events_from_compat_response(raw.body, raw.request_id)
 
     # -- streaming -------------------------------------------------------------------------------
 
@@ -167,7 +183,7 @@ class QwenVLClient:
 
     def _stream_body(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
         with self._get_transport().stream_text(body) as (request_id, pieces):
-            state = _StreamState(request_id)
+            state = _StreamState(self._parser(request_id, body))
             try:
                 for text in pieces:
                     events = state.feed_text(text)
@@ -189,7 +205,7 @@ class QwenVLClient:
 
     async def _astream_body(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         async with self._get_transport().astream_text(body) as (request_id, pieces):
-            state = _StreamState(request_id)
+            state = _StreamState(self._parser(request_id, body))
             try:
                 async for text in pieces:
                     events = state.feed_text(text)
@@ -216,7 +232,7 @@ class QwenVLClient:
                 acc.add(event)
         else:
             raw = self._get_transport().post(body)
-            for event in events_from_compat_response(raw.body, raw.request_id):
+            for event in self._events(raw, body):
                 acc.add(event)
         return acc.result()
 
@@ -228,7 +244,7 @@ class QwenVLClient:
                 acc.add(event)
         else:
             raw = await self._get_transport().apost(body)
-            for event in events_from_compat_response(raw.body, raw.request_id):
+            for event in self._events(raw, body):
                 acc.add(event)
         return acc.result()
 

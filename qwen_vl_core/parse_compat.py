@@ -23,8 +23,9 @@ from .events import (
     Usage,
     UsageUpdate,
 )
+from .sse import ServerSentEvent
 
-__all__ = ["CompatStreamParser", "events_from_compat_response", "usage_from_compat"]
+__all__ = ["CompatStreamParser", "events_from_compat_response", "tool_call_deltas", "usage_from_compat"]
 
 
 def _detail(usage: Mapping[str, Any], group: str, key: str) -> int | None:
@@ -51,7 +52,8 @@ def usage_from_compat(usage: Mapping[str, Any]) -> Usage:
     )
 
 
-def _tool_deltas(calls: list[Any], out: list[StreamEvent]) -> None:
+def tool_call_deltas(calls: list[Any], out: list[StreamEvent]) -> None:
+    """Tool-call fragments → deltas; an empty id or name (continuations) becomes None."""
     for position, call in enumerate(calls):
         function = call.get("function") or {}
         index = call.get("index")
@@ -76,6 +78,13 @@ class CompatStreamParser:
         self.response_id: str | None = None
         self.finish_reason: str | None = None
         self.received = False
+
+    def feed_event(self, sse: ServerSentEvent) -> list[StreamEvent]:
+        return self.feed_data(sse.data)
+
+    def close(self) -> list[StreamEvent]:
+        """End of body without `[DONE]`: fine if a finish reason arrived, else incomplete."""
+        return [self.end()]
 
     def feed_data(self, data: str) -> list[StreamEvent]:
         """Parse one SSE `data` field; the `[DONE]` sentinel ends the stream."""
@@ -112,7 +121,7 @@ class CompatStreamParser:
                     out.append(TextDelta(text))
                 calls = delta.get("tool_calls")
                 if calls:
-                    _tool_deltas(calls, out)
+                    tool_call_deltas(calls, out)
             finish = choice.get("finish_reason")
             if finish:
                 self.finish_reason = finish
@@ -154,7 +163,7 @@ def events_from_compat_response(body: Mapping[str, Any], request_id: str | None 
             out.append(TextDelta(content))
         calls = message.get("tool_calls")
         if calls:
-            _tool_deltas(calls, out)
+            tool_call_deltas(calls, out)
         finish = choice.get("finish_reason") or finish
     usage = body.get("usage")
     if usage:

@@ -14,7 +14,15 @@ from .catalog import ModelSpec
 from .policies import ResolvedRequest, apply_policies
 from .types import ChatRequest, FunctionChoice, ImagePart, Message, Part, TextPart, ToolSpec
 
-__all__ = ["build_compat_body", "compat_message", "compat_part", "compat_tool", "serialize_compat"]
+__all__ = [
+    "build_compat_body",
+    "compat_message",
+    "compat_part",
+    "compat_tool",
+    "sampling_params",
+    "serialize_compat",
+    "tool_choice_param",
+]
 
 
 def compat_part(part: Part) -> dict[str, Any]:
@@ -64,13 +72,15 @@ def compat_tool(tool: ToolSpec) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def _tool_choice(choice: Any) -> Any:
+def tool_choice_param(choice: Any) -> Any:
+    """The wire form of a tool choice (shared by both protocols)."""
     if isinstance(choice, FunctionChoice):
         return {"type": "function", "function": {"name": choice.name}}
     return choice
 
 
-def _sampling(request: ChatRequest) -> dict[str, Any]:
+def sampling_params(request: ChatRequest) -> dict[str, Any]:
+    """Sampling options that were set (shared by both protocols)."""
     s = request.sampling
     values = {
         "temperature": s.temperature,
@@ -95,11 +105,11 @@ def serialize_compat(resolved: ResolvedRequest) -> dict[str, Any]:
     if resolved.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    body.update(_sampling(request))
+    body.update(sampling_params(request))
     if request.tools:
         body["tools"] = [compat_tool(t) for t in request.tools]
         if request.tool_choice is not None:
-            body["tool_choice"] = _tool_choice(request.tool_choice)
+            body["tool_choice"] = tool_choice_param(request.tool_choice)
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.response_format is not None:

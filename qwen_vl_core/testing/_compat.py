@@ -88,9 +88,7 @@ def _auto_usage(reply: Reply, body: Mapping[str, Any]) -> dict[str, Any]:
     prompt = sum(len(text) for text in message_texts(body)) // 4 + 1 + _IMAGE_TOKENS * images
     reasoning = len(reply.pieces(reply.reasoning))
     completion = (
-        reasoning
-        + len(reply.pieces(reply.text))
-        + sum(len(reply.argument_pieces(call)) for call in reply.tool_calls)
+        reasoning + len(reply.pieces(reply.text)) + sum(len(reply.argument_pieces(call)) for call in reply.tool_calls)
     )
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
@@ -142,8 +140,7 @@ def _tool_groups(reply: Reply, ctx: _Context) -> list[list[str]]:
         else:
             groups.append([_dumps(head)])
         groups.extend(
-            [_dumps({"index": index, "id": "", "type": "function", "function": {"arguments": piece}})]
-            for piece in rest
+            [_dumps({"index": index, "id": "", "type": "function", "function": {"arguments": piece}})] for piece in rest
         )
     return groups
 
@@ -276,12 +273,8 @@ def render_compat(script: Script, body: Mapping[str, Any]) -> Response:
     ctx = _context(script, body)
     if body.get("stream") is True:
         headers = ctx.headers(_SSE_TYPE)
-        return Response(
-            200, headers, events=_stream_events(script, ctx), delay=script.delay, fault=script.fault
-        )
-    return Response(
-        200, ctx.headers(_JSON_TYPE), _completion_body(script, ctx), delay=script.delay, fault=script.fault
-    )
+        return Response(200, headers, events=_stream_events(script, ctx), delay=script.delay, fault=script.fault)
+    return Response(200, ctx.headers(_JSON_TYPE), _completion_body(script, ctx), delay=script.delay, fault=script.fault)
 
 
 def _reject(message: str, body: Mapping[str, Any]) -> Response:

@@ -98,7 +98,7 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
-async def read_request(reader: asyncio.StreamReader) -> RawRequest | None:
+async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None = None) -> RawRequest | None:
     """Read one request; None when the peer closed the connection between requests."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -122,6 +122,8 @@ async def read_request(reader: asyncio.StreamReader) -> RawRequest | None:
             raise HttpError(f"bad header line {line!r}")
         key = name.strip().lower()
         headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    if headers.get("expect", "").lower() == "100-continue" and writer is not None:
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for this before large bodies
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = await _read_chunked(reader)
     else:

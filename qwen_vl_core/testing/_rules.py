@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from qwen_vl_core.catalog import ModelSpec, UnknownModelWarning, get_spec
@@ -22,6 +22,7 @@ MAX_DATA_URI_CHARS = 10_485_760
 _PREFIX = "<400> InternalError.Algo.InvalidParameter: "
 _STREAM_ONLY = "This model only support stream mode, please enable the stream parameter to access the model. "
 
+_uncached_get_spec: Callable[[str], ModelSpec] = getattr(get_spec, "__wrapped__", get_spec)
 _spec_lock = threading.Lock()
 _spec_cache: dict[str, ModelSpec] = {}
 
@@ -31,10 +32,11 @@ def lookup_spec(model: str) -> ModelSpec:
     with _spec_lock:
         spec = _spec_cache.get(model)
         if spec is None:
-            # catch_warnings swaps process-wide state; the cache keeps that to once per name.
+            # catch_warnings swaps process-wide state; our cache keeps that to once per name. Going
+            # around the catalog's own cache leaves its once-per-name warning to the caller's lookups.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UnknownModelWarning)
-                spec = get_spec(model)
+                spec = _uncached_get_spec(model)
             _spec_cache[model] = spec
         return spec
 
@@ -116,17 +118,12 @@ def _thinking_rules(body: Mapping[str, Any], spec: ModelSpec) -> str | None:
         return f"{_PREFIX}The value of the enable_thinking parameter is restricted to True."
     if "thinking_budget" in body and not _budget_ok(body["thinking_budget"], spec.max_reasoning_tokens):
         limit = spec.max_reasoning_tokens
-        return (
-            f"{_PREFIX}The thinking_budget parameter must be a positive integer and not greater than {limit}"
-        )
+        return f"{_PREFIX}The thinking_budget parameter must be a positive integer and not greater than {limit}"
     if not spec.thinking_enabled(enable if isinstance(enable, bool) else None):
         return None
     tool_choice = body.get("tool_choice")
     if tool_choice == "required" or isinstance(tool_choice, Mapping):
-        return (
-            f"{_PREFIX}The tool_choice parameter does not support being set to required or object "
-            "in thinking mode"
-        )
+        return f"{_PREFIX}The tool_choice parameter does not support being set to required or object in thinking mode"
     if _response_format_type(body) in ("json_object", "json_schema"):
         return f"{_PREFIX}Json mode response is not supported when enable_thinking is true"
     return None
@@ -140,9 +137,7 @@ def _model_rules(body: Mapping[str, Any], spec: ModelSpec) -> str | None:
         return message
     if body.get("tools") and not spec.supports_tools:
         return f"{_PREFIX}The model does not support tools."  # [I] inferred, not captured
-    if _response_format_type(body) == "json_object" and not any(
-        "json" in text.lower() for text in message_texts(body)
-    ):
+    if _response_format_type(body) == "json_object" and not any("json" in text.lower() for text in message_texts(body)):
         return (
             f"{_PREFIX}'messages' must contain the word 'json' in some form, to use 'response_format' "
             "of type 'json_object'."

@@ -97,7 +97,8 @@ class DashScopeEmulator:
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._port: int | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._closing = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -105,7 +106,8 @@ class DashScopeEmulator:
         """Bind an ephemeral port and serve on a background thread; returns self."""
         if self._loop is not None:
             raise RuntimeError("the emulator is already running")
-        loop = asyncio.new_event_loop()
+        self._closing = False
+        loop = asyncio.SelectorEventLoop()  # the same accept path on every platform
         loop.set_exception_handler(_quiet_exceptions)
         thread = threading.Thread(target=loop.run_forever, name="dashscope-emulator", daemon=True)
         thread.start()
@@ -148,19 +150,24 @@ class DashScopeEmulator:
         return port
 
     async def _shutdown(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        await asyncio.sleep(0)  # let just-accepted connections register their task
-        for writer in list(self._writers):
-            writer.transport.abort()
+        self._closing = True
+        server = self._server
+        if server is not None:
+            # Stop accepting but keep the server open: closing it while an accept is in flight
+            # trips an assert in asyncio (3.11) and leaks that socket.
+            for sock in server.sockets:
+                asyncio.get_running_loop().remove_reader(sock.fileno())
         current = asyncio.current_task()
-        tasks = [task for task in asyncio.all_tasks() if task is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-        await asyncio.sleep(0)  # run the transports' connection_lost callbacks
+        # Repeat until quiet: accepts in flight still turn into handler tasks, which see _closing.
+        while others := [task for task in asyncio.all_tasks() if task is not current]:
+            for task, writer in list(self._handlers.items()):
+                writer.transport.abort()
+                task.cancel()
+            await asyncio.wait(others)
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        await asyncio.sleep(0)  # run the aborted transports' connection_lost callbacks
 
     # -- properties and scripting ------------------------------------------------------------
 
@@ -240,9 +247,13 @@ class DashScopeEmulator:
         return endpoint.render(self._pop(), body)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        task = asyncio.current_task()
+        if self._closing or task is None:  # accepted while stop() was running
+            writer.transport.abort()
+            return
+        self._handlers[task] = writer
         try:
-            while (request := await read_request(reader)) is not None:
+            while (request := await read_request(reader, writer)) is not None:
                 if not await self._respond(writer, request, self._dispatch(request)):
                     break
         except (HttpError, OSError, asyncio.IncompleteReadError):
@@ -251,7 +262,7 @@ class DashScopeEmulator:
             # Only stop() cancels; ending normally keeps asyncio's start_server callback quiet.
             pass
         finally:
-            self._writers.discard(writer)
+            del self._handlers[task]
             writer.close()
 
     async def _respond(self, writer: asyncio.StreamWriter, request: RawRequest, response: Response) -> bool:
@@ -286,9 +297,7 @@ class DashScopeEmulator:
         return request.keep_alive
 
 
-async def _write_events(
-    writer: asyncio.StreamWriter, events: Iterator[bytes], delay: float, limit: int | None
-) -> None:
+async def _write_events(writer: asyncio.StreamWriter, events: Iterator[bytes], delay: float, limit: int | None) -> None:
     """Write SSE events as chunked frames, many per frame unless `delay` paces them one by one."""
     batch: list[bytes] = []
     size = 0

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from qwen_vl_core import testing
+from qwen_vl_core.catalog import UnknownModelWarning, get_spec
 from qwen_vl_core.testing import (
     DashScopeEmulator,
     Disconnect,
@@ -804,7 +805,7 @@ def test_queue_order_then_default_reply(emu, client):
     assert post(client, body).json()["choices"][0]["message"]["content"] == DEFAULT_TEXT
     assert emu.pending == 0
     with pytest.raises(TypeError, match="expected Reply or ErrorReply"):
-        emu.enqueue("text")  # type: ignore[arg-type]
+        emu.enqueue("text")
 
 
 def test_custom_default_reply():
@@ -855,7 +856,7 @@ def test_recorded_requests(emu, client):
     assert emu.last_request == reqs[2]
     assert reqs[2].body == {"model": "qvq-max", "messages": USER}
     with pytest.raises(dataclasses.FrozenInstanceError):
-        first.method = "GET"  # type: ignore[misc]
+        first.method = "GET"
     reqs.clear()  # a snapshot: the emulator's record is untouched
     assert len(emu.requests) == 3
     emu.enqueue(Reply())
@@ -882,6 +883,29 @@ def test_keep_alive_chunked_request_body_and_connection_close(emu):
     assert received.count(b"connection: close\r\n") == 1
     assert [r.body for r in emu.requests] == [json.loads(body)] * 2
     assert emu.requests[1].headers["transfer-encoding"] == "chunked"
+
+
+def test_expect_100_continue(emu):
+    body = json.dumps({"model": "qwen3-vl-plus", "messages": USER}).encode()
+    head = (
+        "POST /compatible-mode/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-key\r\n"
+        f"Expect: 100-continue\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        received = b""
+        while data := sock.recv(65536):
+            received += data
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert json.loads(received.partition(b"\r\n\r\n")[2])["choices"][0]["message"]["content"] == DEFAULT_TEXT
+
+
+def test_unknown_model_lookup_leaves_the_catalog_warning_alone(client):
+    assert post(client, {"model": "emulator-only-model", "messages": USER}).status_code == 200
+    with pytest.warns(UnknownModelWarning):
+        get_spec("emulator-only-model")
 
 
 def test_lifecycle_and_stop_closes_open_connections():

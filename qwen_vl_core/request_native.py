@@ -1,0 +1,94 @@
+"""`ChatRequest` → native DashScope multimodal-generation body: `{"model", "input", "parameters"}`.
+
+The same policies as the compat protocol run first (`policies.apply_policies`). Streaming is not a
+body key here: it is switched on by the `X-DashScope-SSE: enable` header (see `NATIVE_STREAM_HEADERS`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .catalog import ModelSpec
+from .policies import ResolvedRequest, apply_policies
+from .request_compat import compat_tool, sampling_params, tool_choice_param
+from .types import ChatRequest, ImagePart, Message, Part, TextPart
+
+__all__ = [
+    "NATIVE_PATH",
+    "NATIVE_STREAM_HEADERS",
+    "build_native_body",
+    "native_message",
+    "native_part",
+    "serialize_native",
+]
+
+NATIVE_PATH = "/services/aigc/multimodal-generation/generation"
+NATIVE_STREAM_HEADERS = {"Accept": "text/event-stream", "X-DashScope-SSE": "enable", "X-Accel-Buffering": "no"}
+
+
+def native_part(part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"text": part.text}
+    if isinstance(part, ImagePart):
+        item: dict[str, Any] = {"image": part.url}
+        if part.max_pixels is not None:
+            item["max_pixels"] = part.max_pixels
+        return item
+    item = {"video": list(part.frames) if part.frames is not None else part.url}
+    if part.fps is not None:
+        item["fps"] = part.fps
+    return item
+
+
+def native_message(message: Message) -> dict[str, Any]:
+    """One history message; content is a list of modal items, reasoning is never included."""
+    content: Any = [native_part(p) for p in message.content if not (isinstance(p, TextPart) and not p.text)]
+    out: dict[str, Any] = {"role": message.role, "content": content}
+    if message.role == "assistant" and message.tool_calls:
+        if not content:
+            out["content"] = ""  # as the recorded tool-call history sends it
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.role == "tool":
+        out["tool_call_id"] = message.tool_call_id or ""
+    return out
+
+
+def serialize_native(resolved: ResolvedRequest) -> dict[str, Any]:
+    """Serialize a request the policies already resolved."""
+    request = resolved.request
+    parameters: dict[str, Any] = {"result_format": "message"}
+    if resolved.stream:
+        parameters["incremental_output"] = True  # required in thinking mode; QVQ only accepts true
+    parameters.update(sampling_params(request))
+    if request.tools:
+        parameters["tools"] = [compat_tool(t) for t in request.tools]
+        if request.tool_choice is not None:
+            parameters["tool_choice"] = tool_choice_param(request.tool_choice)
+        if request.parallel_tool_calls is not None:
+            parameters["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.response_format is not None:
+        parameters["response_format"] = copy.deepcopy(dict(request.response_format))
+    if resolved.send_enable_thinking is not None:
+        parameters["enable_thinking"] = resolved.send_enable_thinking
+    if request.thinking.budget is not None:
+        parameters["thinking_budget"] = request.thinking.budget
+    if request.vl_high_resolution_images is not None:
+        parameters["vl_high_resolution_images"] = request.vl_high_resolution_images
+    if request.extra_body:
+        parameters.update(copy.deepcopy(dict(request.extra_body)))
+    if resolved.stream:
+        parameters["incremental_output"] = True
+    return {
+        "model": request.model,
+        "input": {"messages": [native_message(m) for m in resolved.messages]},
+        "parameters": parameters,
+    }
+
+
+def build_native_body(request: ChatRequest, spec: ModelSpec, *, stream: bool) -> dict[str, Any]:
+    """Build the native body, applying every policy; send it with `NATIVE_STREAM_HEADERS` when streaming."""
+    return serialize_native(apply_policies(request, spec, stream=stream))
