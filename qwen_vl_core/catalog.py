@@ -193,7 +193,8 @@ _PERMISSIVE = ModelSpec(
 
 
 def _family_of(name: str) -> str | None:
-    lowered = name.strip().lower()
+    # Self-hosted servers use Hugging Face ids ("Qwen/Qwen3-VL-8B-Thinking"); the part after "/" counts.
+    lowered = name.strip().lower().rsplit("/", 1)[-1]
     if lowered in _FAMILIES:
         return lowered
     stripped = _SUFFIX.sub("", lowered, count=1)

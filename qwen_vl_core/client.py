@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from .accumulator import ChatResult, StreamAccumulator
 from .catalog import get_spec
 from .errors import IncompleteStreamError, QwenVLError
-from .events import StreamEnd, StreamEvent
+from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta
 from .parse_compat import CompatStreamParser, events_from_compat_response
 from .parse_native import NativeStreamParser, events_from_native_response
 from .policies import apply_policies
@@ -25,6 +25,7 @@ from .regions import Endpoint, Protocol, require_api_key, resolve_api_key, resol
 from .request_compat import serialize_compat
 from .request_native import serialize_native
 from .sse import LineSplitter, SSEDecoder
+from .think_tags import ThinkTagSplitter
 from .transport import TIMEOUT_ERRORS, TRANSPORT_ERRORS, CompatTransport, NativeTransport, RawResponse, Transport
 from .types import ChatRequest
 
@@ -38,12 +39,13 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 class _StreamState:
     """Text in, events out; remembers everything so a failure can carry the partial result."""
 
-    __slots__ = ("_decoder", "_lines", "_parser", "acc", "done", "error")
+    __slots__ = ("_decoder", "_lines", "_parser", "_splitter", "acc", "done", "error")
 
-    def __init__(self, parser: CompatStreamParser | NativeStreamParser) -> None:
+    def __init__(self, parser: CompatStreamParser | NativeStreamParser, *, split_think_tags: bool = False) -> None:
         self._lines = LineSplitter()
         self._decoder = SSEDecoder()
         self._parser = parser
+        self._splitter = ThinkTagSplitter() if split_think_tags else None
         self.acc = StreamAccumulator()
         self.done = False
         self.error: QwenVLError | None = None
@@ -63,12 +65,31 @@ class _StreamState:
         return out
 
     def _take(self, events: list[StreamEvent], out: list[StreamEvent]) -> None:
+        if self._splitter is not None:
+            events = self._split(events, self._splitter)
         add = self.acc.add
         for item in events:
             add(item)
             out.append(item)
             if type(item) is StreamEnd:
                 self.done = True
+
+    def _split(self, events: list[StreamEvent], splitter: ThinkTagSplitter) -> list[StreamEvent]:
+        """Route answer text through the `<think>` splitter (self-hosted servers without a parser)."""
+        out: list[StreamEvent] = []
+        for event in events:
+            if type(event) is TextDelta:
+                out.extend(splitter.feed(event.text))
+            elif type(event) is ReasoningDelta:
+                # The server parses reasoning itself: nothing to split, and held text was answer text.
+                self._splitter = None
+                out.extend(TextDelta(e.text) for e in splitter.flush())
+                out.append(event)
+            else:
+                if type(event) is StreamEnd:
+                    out.extend(splitter.flush())
+                out.append(event)
+        return out
 
     def finish(self) -> list[StreamEvent]:
         """End of the body without `[DONE]`: flush, then end (or raise incomplete)."""
@@ -100,6 +121,20 @@ class _StreamState:
         return error
 
 
+def _thinking_to_chat_template(body: dict[str, Any]) -> dict[str, Any]:
+    """Self-hosted servers (vLLM, SGLang, llama.cpp) take the thinking switch through the chat template."""
+    if "enable_thinking" not in body and "thinking_budget" not in body:
+        return body
+    body = dict(body)
+    kwargs = dict(body.get("chat_template_kwargs") or {})
+    if "enable_thinking" in body:
+        kwargs.setdefault("enable_thinking", body.pop("enable_thinking"))
+    if "thinking_budget" in body:
+        body["thinking_token_budget"] = body.pop("thinking_budget")  # vLLM's name for it
+    body["chat_template_kwargs"] = kwargs
+    return body
+
+
 class QwenVLClient:
     """A DashScope client for Qwen3-VL and QVQ. Construction needs no key and no network.
 
@@ -122,9 +157,15 @@ class QwenVLClient:
         default_headers: Mapping[str, str] | None = None,
         http_client: Any = None,
         async_http_client: Any = None,
+        parse_think_tags: bool | None = None,
+        thinking_via_chat_template: bool | None = None,
     ) -> None:
         self.endpoint: Endpoint = resolve_endpoint(region=region, base_url=base_url, protocol=protocol)
         self._api_key = api_key
+        self.parse_think_tags = parse_think_tags
+        """Split `<think>` tags out of the answer; None: on for thinking models on non-DashScope servers."""
+        self.thinking_via_chat_template = thinking_via_chat_template
+        """Send thinking switches as `chat_template_kwargs`; None: on for non-DashScope servers."""
         self._transport_options: dict[str, Any] = {
             "timeout": timeout,
             "connect_timeout": connect_timeout,
@@ -161,8 +202,18 @@ class QwenVLClient:
         spec = get_spec(request.model)
         resolved = apply_policies(request, spec, stream=stream)
         resolved = replace(resolved, stream=resolved.stream or resolved.thinking)
-        serialize = serialize_native if self.protocol == "dashscope" else serialize_compat
-        return serialize(resolved), resolved.stream
+        if self.protocol == "dashscope":
+            return serialize_native(resolved), resolved.stream
+        body = serialize_compat(resolved)
+        via_template = self.thinking_via_chat_template
+        if via_template or (via_template is None and not self.endpoint.speaks_dashscope):
+            body = _thinking_to_chat_template(body)
+        return body, resolved.stream
+
+    def _split_think_tags(self, model: str | None) -> bool:
+        if self.parse_think_tags is not None:
+            return self.parse_think_tags
+        return not self.endpoint.speaks_dashscope and model is not None and get_spec(model).thinking_only
 
     def _parser(self, request_id: str | None, body: dict[str, Any]) -> CompatStreamParser | NativeStreamParser:
         if self.protocol == "dashscope":
@@ -183,7 +234,7 @@ class QwenVLClient:
 
     def _stream_body(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
         with self._get_transport().stream_text(body) as (request_id, pieces):
-            state = _StreamState(self._parser(request_id, body))
+            state = _StreamState(self._parser(request_id, body), split_think_tags=self._split_think_tags(body["model"]))
             try:
                 for text in pieces:
                     events = state.feed_text(text)
@@ -205,7 +256,7 @@ class QwenVLClient:
 
     async def _astream_body(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         async with self._get_transport().astream_text(body) as (request_id, pieces):
-            state = _StreamState(self._parser(request_id, body))
+            state = _StreamState(self._parser(request_id, body), split_think_tags=self._split_think_tags(body["model"]))
             try:
                 async for text in pieces:
                     events = state.feed_text(text)

@@ -113,7 +113,8 @@ class CompatStreamParser:
             choice = choices[0]
             delta = choice.get("delta")
             if delta:
-                reasoning = delta.get("reasoning_content")
+                # vLLM (newer) and Ollama name the field `reasoning`; some servers send both, one null.
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if reasoning:
                     out.append(ReasoningDelta(reasoning))
                 text = delta.get("content")
@@ -153,7 +154,7 @@ def events_from_compat_response(body: Mapping[str, Any], request_id: str | None 
     if choices:
         choice = choices[0]
         message = choice.get("message") or {}
-        reasoning = message.get("reasoning_content")
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
         if reasoning:
             out.append(ReasoningDelta(reasoning))
         content = message.get("content")

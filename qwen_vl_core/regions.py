@@ -60,7 +60,14 @@ class Endpoint:
 
     @property
     def is_dashscope(self) -> bool:
+        """A Model Studio host: the only place `DASHSCOPE_API_KEY` is ever sent."""
         return is_dashscope_host(self.base_url)
+
+    @property
+    def speaks_dashscope(self) -> bool:
+        """Takes DashScope's parameters (`enable_thinking` top level): a Model Studio host, the native
+        protocol, or a `/compatible-mode/v1` path (a gateway or the emulator in front of DashScope)."""
+        return self.is_dashscope or self.protocol == "dashscope" or self.base_url.endswith("/compatible-mode/v1")
 
     def describe(self) -> str:
         if self.region is not None:

@@ -27,7 +27,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Disconnect:
-    """Close the socket after `after_chunks` data events, without the terminating HTTP chunk.
+    """Close the socket after `after_chunks` data events (or after the last one, if fewer), without
+    the terminating HTTP chunk.
 
     The client sees a truncated chunked body (httpx: `RemoteProtocolError`). On a non-streaming
     request the headers and the first half of the body are sent, then the socket is closed.

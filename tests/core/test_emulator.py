@@ -7,6 +7,7 @@ clients (the openai SDK, our transport) will see.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import re
@@ -43,8 +44,8 @@ from qwen_vl_core.testing import (
 # The plugin's fixture, brought into this module (a pytest_plugins line is only allowed in a root conftest).
 dashscope_emulator = pytest_plugin.dashscope_emulator
 
-WIRE = Path("/work/shared/wire-samples")
 ROOT = Path(__file__).resolve().parents[2]
+WIRE = ROOT.parent / "shared" / "wire-samples"  # reference captures next to the repo, not copied into it
 AUTH = {"Authorization": "Bearer test-key"}
 SSE_TYPE = "text/event-stream;charset=UTF-8"
 P = "<400> InternalError.Algo.InvalidParameter: "
@@ -941,6 +942,40 @@ def test_lifecycle_and_stop_closes_open_connections():
         )
     finally:
         emu.stop()
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(100) == b""  # FIN
+    except ConnectionResetError:  # RST, e.g. for a connection still in the accept backlog
+        return True
+
+
+def test_stop_with_connections_in_every_state():
+    emu = DashScopeEmulator().start()
+    emu.enqueue(*[Reply(text="x" * 50, chunk_size=1, delay=0.01)] * 3)
+    errors: list[BaseException] = []
+
+    def stream() -> None:
+        try:
+            with httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=10) as http:
+                post(http, STREAM)
+        except httpx.TransportError as exc:
+            errors.append(exc)
+
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.create_connection(("127.0.0.1", emu.port), timeout=10)) for _ in range(10)]
+        for sock in socks[::2]:  # half of them stop inside a request body
+            sock.sendall(b"POST /compatible-mode/v1/chat/completions HTTP/1.1\r\nContent-Length: 50\r\n\r\n{")
+        threads = [threading.Thread(target=stream) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.1)
+        emu.stop()
+        for thread in threads:
+            thread.join()
+        assert all(closed_by_peer(sock) for sock in socks)
+    assert len(errors) == 3
 
 
 async def test_200_concurrent_streams(emu):

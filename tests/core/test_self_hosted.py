@@ -1,0 +1,82 @@
+"""Pieces for self-hosted OpenAI-compatible servers: `<think>` splitting, thinking switch, model ids."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qwen_vl_core import ReasoningDelta, TextDelta, get_spec
+from qwen_vl_core.client import _thinking_to_chat_template
+from qwen_vl_core.parse_compat import CompatStreamParser, events_from_compat_response
+from qwen_vl_core.regions import resolve_endpoint
+from qwen_vl_core.think_tags import ThinkTagSplitter
+
+
+def split(pieces: list[str]) -> tuple[str, str]:
+    splitter = ThinkTagSplitter()
+    events = [e for p in pieces for e in splitter.feed(p)] + splitter.flush()
+    reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    return reasoning, "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def test_closing_tag_only() -> None:
+    assert split(["The user asks", " for the area.</thi", "nk>\n\nThe area is 6."]) == (
+        "The user asks for the area.",
+        "The area is 6.",
+    )
+
+
+def test_both_tags_and_no_tags() -> None:
+    assert split(["<think>", "plan</think>", "\n", "answer"]) == ("plan", "answer")
+    assert split(["never closed"]) == ("never closed", "")
+    assert split(["</think>just the answer"]) == ("", "just the answer")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reasoning=st.text(alphabet="ab<>/thinkx \n", max_size=20).filter(lambda t: "</think>" not in t),
+    answer=st.text(alphabet="ab<>/thinkx \n", max_size=20),
+    opening=st.booleans(),
+    cuts=st.lists(st.integers(0, 60), max_size=8),
+)
+def test_any_chunking_splits_the_same(reasoning, answer, opening, cuts) -> None:
+    raw = ("<think>" if opening else "") + reasoning + "</think>" + answer
+    points = sorted({c % (len(raw) + 1) for c in cuts})
+    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+    assert split(pieces) == split([raw])
+
+
+def test_reasoning_field_named_reasoning() -> None:
+    parser = CompatStreamParser()
+    assert parser.feed({"choices": [{"delta": {"reasoning": "hm", "reasoning_content": None}}]}) == [
+        ReasoningDelta("hm")
+    ]
+    events = events_from_compat_response(
+        {"choices": [{"message": {"reasoning": "r", "content": "c"}, "finish_reason": "stop"}]}
+    )
+    assert events[:2] == [ReasoningDelta("r"), TextDelta("c")]
+
+
+def test_thinking_switch_goes_through_chat_template() -> None:
+    body = {"model": "m", "messages": [], "enable_thinking": False, "thinking_budget": 10}
+    assert _thinking_to_chat_template(body) == {
+        "model": "m",
+        "messages": [],
+        "chat_template_kwargs": {"enable_thinking": False},
+        "thinking_token_budget": 10,
+    }
+    assert body == {"model": "m", "messages": [], "enable_thinking": False, "thinking_budget": 10}
+    plain = {"model": "m"}
+    assert _thinking_to_chat_template(plain) is plain
+
+
+def test_endpoint_dialects() -> None:
+    assert resolve_endpoint(base_url="http://127.0.0.1:8000/v1").speaks_dashscope is False
+    assert resolve_endpoint(base_url="http://127.0.0.1:9/compatible-mode/v1").speaks_dashscope is True
+    assert resolve_endpoint(base_url="http://127.0.0.1:9/compatible-mode/v1").is_dashscope is False
+    assert resolve_endpoint(region="cn").speaks_dashscope is True
+
+
+def test_hugging_face_ids_resolve() -> None:
+    spec = get_spec("Qwen/Qwen3-VL-8B-Thinking")
+    assert (spec.family, spec.thinking, spec.known) == ("qwen3-vl-8b-thinking", "only", True)
