@@ -201,20 +201,31 @@ def _family_of(name: str) -> str | None:
     return stripped if stripped in _FAMILIES else None
 
 
-@functools.lru_cache(maxsize=256)
-def get_spec(name: str) -> ModelSpec:
-    """Return the spec for a model name; unknown names get a permissive spec and one warning."""
+@functools.lru_cache(maxsize=512)
+def _lookup(name: str) -> ModelSpec:
     family = _family_of(name)
     if family is None:
-        warnings.warn(
-            f"Model {name!r} is not in the qwen-vl catalog; no capability checks are applied "
-            "(thinking, streaming-only, tool and JSON-mode rules are left to the server).",
-            UnknownModelWarning,
-            stacklevel=3,
-        )
         return replace(_PERMISSIVE, name=name)
     spec = _FAMILIES[family]
     return spec if spec.name == name else replace(spec, name=name)
+
+
+@functools.lru_cache(maxsize=512)
+def _warn_unknown(name: str) -> None:
+    warnings.warn(
+        f"Model {name!r} is not in the qwen-vl catalog; no capability checks are applied "
+        "(thinking, streaming-only, tool and JSON-mode rules are left to the server).",
+        UnknownModelWarning,
+        stacklevel=4,
+    )
+
+
+def get_spec(name: str, *, warn: bool = True) -> ModelSpec:
+    """The spec for a model name; an unknown name gets a permissive spec and, once, a warning."""
+    spec = _lookup(name)
+    if warn and not spec.known:
+        _warn_unknown(name)
+    return spec
 
 
 def list_specs() -> list[ModelSpec]:

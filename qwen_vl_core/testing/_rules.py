@@ -7,12 +7,10 @@ server's rules for them are unknown to us.
 
 from __future__ import annotations
 
-import threading
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from qwen_vl_core.catalog import ModelSpec, UnknownModelWarning, get_spec
+from qwen_vl_core.catalog import ModelSpec, get_spec
 
 __all__ = ["MAX_DATA_URI_CHARS", "check_compat_request", "count_images", "lookup_spec", "message_texts"]
 
@@ -22,23 +20,10 @@ MAX_DATA_URI_CHARS = 10_485_760
 _PREFIX = "<400> InternalError.Algo.InvalidParameter: "
 _STREAM_ONLY = "This model only support stream mode, please enable the stream parameter to access the model. "
 
-_uncached_get_spec: Callable[[str], ModelSpec] = getattr(get_spec, "__wrapped__", get_spec)
-_spec_lock = threading.Lock()
-_spec_cache: dict[str, ModelSpec] = {}
-
 
 def lookup_spec(model: str) -> ModelSpec:
-    """Catalog spec for `model`, without letting `UnknownModelWarning` escape the server thread."""
-    with _spec_lock:
-        spec = _spec_cache.get(model)
-        if spec is None:
-            # catch_warnings swaps process-wide state; our cache keeps that to once per name. Going
-            # around the catalog's own cache leaves its once-per-name warning to the caller's lookups.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UnknownModelWarning)
-                spec = _uncached_get_spec(model)
-            _spec_cache[model] = spec
-        return spec
+    """Catalog spec for `model`; the server never emits the unknown-model warning."""
+    return get_spec(model, warn=False)
 
 
 def _messages(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
