@@ -9,11 +9,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
-from .catalog import list_specs
+from .catalog import get_spec, list_specs
 from .client import QwenVLClient
 from .errors import MissingAPIKeyError, QwenVLError
 from .events import ReasoningDelta, TextDelta, Usage, UsageUpdate
-from .media import image_to_url, video_to_url
+from .formats import detect_image_mime
+from .imaging import image_size
+from .media import image, image_to_url, video_to_url
+from .tokens import estimate_image_tokens, image_budget, smart_resize
 from .types import ChatRequest, ImagePart, Message, Part, TextPart, ThinkingOptions, VideoPart
 
 __all__ = ["main"]
@@ -102,6 +105,50 @@ def _ask(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _estimate(args: argparse.Namespace, out: TextIO) -> int:
+    spec = get_spec(args.model)
+    rows: list[tuple[str, ...]] = [("input", "format", "pixels", "bytes", "tokens", "tokens (high-res)", "sent as")]
+    total = 0
+    for source in args.files:
+        if source.startswith(("http://", "https://")):
+            rows.append((source, "remote", "?", "?", "?", "?", "URL (not downloaded)"))
+            continue
+        part = image(source)
+        data = part.data or b""
+        size = image_size(data)
+        mime = detect_image_mime(data) or "?"
+        if size is None:
+            rows.append((part.label or source, mime, "?", f"{len(data):,}", "?", "?", "?"))
+            continue
+        width, height = size
+        tokens = estimate_image_tokens(width, height, model=spec, high_res=args.high_res)
+        high = estimate_image_tokens(width, height, model=spec, high_res=True)
+        budget = image_budget(spec, high_res=args.high_res)
+        h_bar, w_bar = smart_resize(height, width, budget.factor, budget.min_pixels, budget.max_pixels)
+        sent = f"{w_bar}x{h_bar} (downscaled)" if width * height > budget.max_pixels else "as is"
+        rows.append(
+            (
+                part.label or source,
+                mime.removeprefix("image/"),
+                f"{width}x{height}",
+                f"{len(data):,}",
+                f"{tokens:,}",
+                f"{high:,}",
+                sent,
+            )
+        )
+        total += tokens
+    _table(rows, out)
+    out.write(f"total: {total:,} image tokens for {spec.name} (max input {spec.max_input_tokens:,})\n")
+    return 0
+
+
+def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
 def _models(out: TextIO) -> int:
     header = (
         "model",
@@ -115,7 +162,7 @@ def _models(out: TextIO) -> int:
         "max reasoning",
         "px/token",
     )
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for s in list_specs():
         rows.append(
             (
@@ -131,9 +178,7 @@ def _models(out: TextIO) -> int:
                 str(s.pixel_unit),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    _table(rows, out)
     return 0
 
 
@@ -178,6 +223,10 @@ def _parser() -> argparse.ArgumentParser:
         help="answer from the built-in offline emulator (a canned reply; no key or network)",
     )
     sub.add_parser("models", help="list the model catalog")
+    est = sub.add_parser("estimate", help="image tokens (and what would be sent) for local images, per model")
+    est.add_argument("files", nargs="+", metavar="FILE")
+    est.add_argument("--model", default="qwen3-vl-plus")
+    est.add_argument("--high-res", action="store_true", help="estimate with vl_high_resolution_images=true")
     return parser
 
 
@@ -187,6 +236,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     args = _parser().parse_args(argv)
     if args.command == "models":
         return _models(out)
+    if args.command == "estimate":
+        try:
+            return _estimate(args, out)
+        except ValueError as exc:
+            err.write(f"error: {exc}\n")
+            return 2
     if len(args.inputs) < 1:
         err.write("qwen-vl ask: give at least the question.\n")
         return 2

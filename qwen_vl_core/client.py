@@ -18,6 +18,7 @@ from .accumulator import ChatResult, StreamAccumulator
 from .catalog import get_spec
 from .errors import IncompleteStreamError, QwenVLError
 from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta
+from .media import prepare_media
 from .parse_compat import CompatStreamParser, events_from_compat_response
 from .parse_native import NativeStreamParser, events_from_native_response
 from .policies import apply_policies
@@ -159,6 +160,7 @@ class QwenVLClient:
         async_http_client: Any = None,
         parse_think_tags: bool | None = None,
         thinking_via_chat_template: bool | None = None,
+        downscale_images: bool = True,
     ) -> None:
         self.endpoint: Endpoint = resolve_endpoint(region=region, base_url=base_url, protocol=protocol)
         self._api_key = api_key
@@ -166,6 +168,8 @@ class QwenVLClient:
         """Split `<think>` tags out of the answer; None: on for thinking models on non-DashScope servers."""
         self.thinking_via_chat_template = thinking_via_chat_template
         """Send thinking switches as `chat_template_kwargs`; None: on for non-DashScope servers."""
+        self.downscale_images = downscale_images
+        """Resize inline images above the model's pixel budget before sending (needs Pillow)."""
         self._transport_options: dict[str, Any] = {
             "timeout": timeout,
             "connect_timeout": connect_timeout,
@@ -200,6 +204,7 @@ class QwenVLClient:
 
     def _body(self, request: ChatRequest, *, stream: bool) -> tuple[dict[str, Any], bool]:
         spec = get_spec(request.model)
+        request = prepare_media(request, spec, downscale=self.downscale_images)
         resolved = apply_policies(request, spec, stream=stream)
         resolved = replace(resolved, stream=resolved.stream or resolved.thinking)
         if self.protocol == "dashscope":

@@ -1,116 +1,354 @@
-"""Image and video sources → what the API takes: an http(s) URL or a `data:` URL.
+"""Image and video sources → parts, and the check-and-size stage every request goes through.
 
-The compat API cannot read local files (`file://` or a path makes the server fail with "Failed to
-download multimodal content"), so local files are read here and sent inline. Remote URLs are
-passed through untouched and never downloaded. The format comes from the file's magic bytes, not
-its name, so a lying extension does not produce a wrong MIME type.
+Sources: http(s) URLs (passed through untouched, never downloaded), data URLs, local paths (`str`,
+`pathlib.Path`, `file://`), raw bytes, base64 strings and `PIL.Image.Image`. The compat API cannot
+read local files ("Failed to download multimodal content"), so they are sent inline.
+
+`prepare_media` runs before a request is sent: it checks each inline image (format by magic bytes,
+both sides > 10 px, aspect ratio <= 200:1, <= 10 MiB encoded), downscales images above the model's
+pixel budget with the service's own rounding (so the model sees the same pixels for far fewer
+bytes), checks frame counts and inline video size, and checks the estimated prompt against the
+model's maximum input. Every failure names the input, the limit and the fix.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import io
 import os
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from .catalog import ModelSpec
+from .formats import IMAGE_MIMES, detect_image_mime, detect_mime
+from .imaging import fit_image, image_size
+from .tokens import (
+    MAX_ASPECT_RATIO,
+    VIDEO_MAX_FRAMES,
+    VIDEO_MIN_FRAMES,
+    ImageBudget,
+    estimate_text_tokens,
+    image_budget,
+    smart_resize,
+    video_frame_budget,
+)
+from .types import ChatRequest, ImagePart, Message, Part, TextPart, VideoPart
 
 __all__ = [
     "MAX_DATA_URL_BYTES",
     "bytes_to_data_url",
-    "detect_image_mime",
-    "detect_mime",
+    "image",
     "image_to_url",
+    "prepare_media",
+    "user_message",
+    "video",
     "video_to_url",
 ]
 
 MAX_DATA_URL_BYTES = 10 * 1024 * 1024
 """The server's limit on one data URL's base64 payload (`Exceeded limit on max bytes per data-uri item`)."""
-
-_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"BM", "image/bmp"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-
-
-def detect_image_mime(data: bytes) -> str | None:
-    """The image MIME type from magic bytes (BMP, JPEG, PNG, TIFF, WEBP, HEIC), or None."""
-    for magic, mime in _IMAGE_MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1"):
-        return "image/heic"
-    return None
-
-
-def detect_mime(data: bytes) -> str | None:
-    """Image or common video MIME type from magic bytes."""
-    image = detect_image_mime(data)
-    if image:
-        return image
-    if data[4:8] == b"ftyp":
-        return "video/quicktime" if data[8:10] == b"qt" else "video/mp4"
-    if data[:4] == b"RIFF" and data[8:11] == b"AVI":
-        return "video/x-msvideo"
-    if data[:4] == b"\x1aE\xdf\xa3":
-        return "video/x-matroska"
-    if data[:3] == b"FLV":
-        return "video/x-flv"
-    return None
+_MIN_SIDE = 10
 
 
 def bytes_to_data_url(data: bytes, mime: str | None = None, *, what: str = "image") -> str:
-    """Encode bytes as a data URL, checking the 10 MiB inline limit before anything is sent."""
-    detected = detect_mime(data)
-    mime = detected or mime
+    """Encode bytes as a data URL (MIME from magic bytes), checking the 10 MiB inline limit."""
+    mime = detect_mime(data) or mime
     if mime is None:
         raise ValueError(
             f"Cannot tell the format of this {what} ({len(data)} bytes, starting {data[:8]!r}); "
             "supported images are BMP, JPEG, PNG, TIFF, WEBP and HEIC."
         )
     encoded = base64.b64encode(data).decode("ascii")
-    if len(encoded) > MAX_DATA_URL_BYTES:
-        raise ValueError(
-            f"This {what} is {len(encoded):,} bytes once base64-encoded; the API accepts at most "
-            f"{MAX_DATA_URL_BYTES:,} per inline item. Downscale or recompress it, or pass a public URL."
-        )
+    _check_inline(len(encoded), what)
     return f"data:{mime};base64,{encoded}"
+
+
+def _check_inline(encoded_len: int, what: str) -> None:
+    if encoded_len > MAX_DATA_URL_BYTES:
+        raise ValueError(
+            f"{what} is {encoded_len:,} bytes once base64-encoded; the API accepts at most {MAX_DATA_URL_BYTES:,} "
+            "per inline item. Send a smaller file, or put it at a public http(s) URL."
+        )
 
 
 def _local_path(source: str | os.PathLike[str]) -> Path | None:
     if isinstance(source, os.PathLike):
         return Path(source)
     if source.startswith("file://"):
-        parts = urlsplit(source)
-        return Path(unquote(parts.path))
+        return Path(unquote(urlsplit(source).path))
     if "://" in source or source.startswith("data:"):
         return None
     return Path(source)
 
 
-def _to_url(source: str | os.PathLike[str] | bytes, what: str) -> str:
-    if isinstance(source, bytes | bytearray):
-        return bytes_to_data_url(bytes(source), what=what)
-    if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
-        return source
+def _read(source: str | os.PathLike[str], what: str) -> tuple[bytes, str]:
     path = _local_path(source)
     if path is None:
         raise ValueError(f"Unsupported {what} URL {str(source)[:80]!r}: use http(s)://, data:, file:// or a path.")
     if not path.is_file():
         raise ValueError(f"The {what} file {str(path)!r} does not exist (or is not a file).")
-    return bytes_to_data_url(path.read_bytes(), what=f"{what} {path.name!r}")
+    return path.read_bytes(), path.name
+
+
+def _pil_bytes(img: Any) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{64,}={0,2}")
+
+
+def _looks_base64(text: str) -> bool:
+    """A bare base64 string (no data: prefix), as LangChain's base64 blocks and many APIs hand around."""
+    return _BASE64.fullmatch(text[:4096].strip() if len(text) > 4096 else text.strip()) is not None
+
+
+def image(source: Any, *, max_pixels: int | None = None) -> ImagePart:
+    """An image part from a URL, data URL, path, `file://` URL, bytes, base64 string or PIL image."""
+    if isinstance(source, ImagePart):
+        return source
+    if isinstance(source, bytes | bytearray):
+        return ImagePart(data=bytes(source), max_pixels=max_pixels, label="bytes")
+    if hasattr(source, "save") and hasattr(source, "size"):  # PIL.Image.Image, without importing Pillow
+        return ImagePart(data=_pil_bytes(source), max_pixels=max_pixels, label="PIL image")
+    if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
+        return ImagePart(source, max_pixels=max_pixels)
+    if isinstance(source, str) and not os.path.exists(source) and _looks_base64(source):
+        try:
+            return ImagePart(data=base64.b64decode(source, validate=True), max_pixels=max_pixels, label="base64")
+        except binascii.Error:
+            pass
+    data, name = _read(source, "image")
+    return ImagePart(data=data, max_pixels=max_pixels, label=name)
+
+
+def video(source: Any, *, fps: float | None = None) -> VideoPart:
+    """A video part from a URL, path or bytes, or from a list of frames (each any image source)."""
+    if isinstance(source, VideoPart):
+        return source
+    if isinstance(source, list | tuple):
+        return VideoPart(frames=tuple(image(f) if not _is_remote(f) else f for f in source), fps=fps)
+    if isinstance(source, bytes | bytearray):
+        return VideoPart(data=bytes(source), mime=detect_mime(bytes(source)), fps=fps, label="bytes")
+    if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
+        return VideoPart(url=source, fps=fps)
+    data, name = _read(source, "video")
+    return VideoPart(data=data, mime=detect_mime(data) or "video/mp4", fps=fps, label=name)
+
+
+def _is_remote(source: Any) -> bool:
+    return isinstance(source, str) and source.startswith(("http://", "https://"))
+
+
+def user_message(*items: Any) -> Message:
+    """A user message from text (`str`), image parts (`image(...)`) and video parts (`video(...)`), in order."""
+    parts: list[Part] = []
+    for item in items:
+        if isinstance(item, str):
+            parts.append(TextPart(item))
+        elif isinstance(item, TextPart | ImagePart | VideoPart):
+            parts.append(item)
+        else:
+            raise TypeError(
+                f"user_message takes text and parts; wrap images with image(...) and videos with video(...), "
+                f"got {type(item).__name__}"
+            )
+    return Message("user", tuple(parts))
 
 
 def image_to_url(source: str | os.PathLike[str] | bytes) -> str:
     """An http(s) URL or data URL for an image given as URL, data URL, path, `file://` URL or bytes."""
-    return _to_url(source, "image")
+    return image(source).wire_url
 
 
 def video_to_url(source: str | os.PathLike[str] | bytes) -> str:
     """The same for a video file (local files go inline, so they must stay under 10 MiB encoded)."""
-    return _to_url(source, "video")
+    part = video(source)
+    url = part.wire_url or ""
+    if url.startswith("data:"):
+        _check_inline(len(url) - url.index(",") - 1, f"The video {part.label!r}")
+    return url
+
+
+# -- the preparation stage ----------------------------------------------------------------------
+#
+# Two passes: the first inspects every inline item from its header (format, size, tokens) and
+# raises on any problem, including an over-long prompt; only then does the second pass spend time
+# resizing and encoding.
+
+
+@dataclass
+class _Inline:
+    """An inline image after inspection: what the second pass needs to finish it."""
+
+    part: ImagePart
+    data: bytes
+    mime: str
+    declared: str | None
+    budget: ImageBudget
+    where: str
+    needs_work: bool
+
+
+def _decode_data_url(url: str, where: str) -> tuple[bytes, str | None]:
+    head, sep, payload = url.partition(",")
+    if not sep or ";base64" not in head:
+        raise ValueError(f"{where}: a data URL must be base64-encoded (data:<mime>;base64,...).")
+    try:
+        return base64.b64decode(payload, validate=False), head[5:].split(";", 1)[0] or None
+    except binascii.Error as exc:
+        raise ValueError(f"{where}: the data URL's base64 payload is invalid ({exc}).") from exc
+
+
+def _check_size(size: tuple[int, int] | None, where: str) -> None:
+    if size is None:
+        return
+    width, height = size
+    if min(width, height) <= _MIN_SIDE:
+        raise ValueError(
+            f"{where} is {width}x{height} px; both sides must be larger than {_MIN_SIDE} px. Use a larger image."
+        )
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise ValueError(
+            f"{where} is {width}x{height} px, an aspect ratio over {MAX_ASPECT_RATIO}:1, which the API rejects. "
+            "Crop it or split it into several images."
+        )
+
+
+def _inspect_image(part: ImagePart, budget: ImageBudget, where: str, *, downscale: bool) -> tuple[_Inline | None, int]:
+    """Check one image from its header; returns the work left (None for remote URLs) and its tokens."""
+    if part.url is not None and part.url.startswith(("http://", "https://")):
+        return None, 0  # the server fetches it; never downloaded here, so its size is unknown
+    if part.url is not None and not part.url.startswith("data:"):
+        # a file:// URL or a path: the compat API cannot fetch it, so it goes inline
+        part = replace(image(part.url), max_pixels=part.max_pixels)
+    if part.url is not None:
+        data, declared = _decode_data_url(part.url, where)
+    else:
+        data, declared = part.data or b"", part.mime
+    mime = detect_image_mime(data)
+    if mime is None:
+        raise ValueError(f"{where} is not a supported image (BMP, JPEG, PNG, TIFF, WEBP or HEIC); got {data[:8]!r}.")
+    size = image_size(data)
+    _check_size(size, where)
+    tokens = 0
+    if size is not None:
+        h_bar, w_bar = smart_resize(size[1], size[0], budget.factor, budget.min_pixels, budget.max_pixels)
+        tokens = h_bar * w_bar // (budget.factor * budget.factor) + 2
+    too_big = size is not None and size[0] * size[1] > budget.max_pixels
+    over_limit = (len(data) + 2) // 3 * 4 > MAX_DATA_URL_BYTES
+    needs_work = (downscale and too_big) or mime not in IMAGE_MIMES or over_limit
+    return _Inline(part, data, mime, declared, budget if downscale else _no_limit(budget), where, needs_work), tokens
+
+
+def _finish_image(item: _Inline) -> ImagePart:
+    data, mime = item.data, item.mime
+    if item.needs_work:
+        fitted = fit_image(data, mime, item.budget, force_encode=True)
+        if fitted is not None:
+            data, mime = fitted.data, fitted.mime
+        elif mime not in IMAGE_MIMES:
+            raise ValueError(f"{item.where} is {mime}, which the API does not accept; convert it to PNG or JPEG.")
+    elif item.part.url is not None and item.declared == mime:
+        return item.part  # already right: keep the caller's string, no re-encoding
+    url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    _check_inline(len(url) - url.index(",") - 1, item.where)
+    return ImagePart(url, max_pixels=item.part.max_pixels)
+
+
+def _no_limit(budget: ImageBudget) -> ImageBudget:
+    return ImageBudget(budget.factor, budget.min_pixels, 1 << 62)
+
+
+def _check_video(part: VideoPart, where: str) -> None:
+    if part.frames is not None:
+        count = len(part.frames)
+        if not VIDEO_MIN_FRAMES <= count <= VIDEO_MAX_FRAMES:
+            fix = "Add frames, or send them as separate images." if count < VIDEO_MIN_FRAMES else "Sample fewer."
+            raise ValueError(
+                f"{where} has {count} frames; a frame list must have {VIDEO_MIN_FRAMES} to {VIDEO_MAX_FRAMES}. {fix}"
+            )
+        return
+    url = part.wire_url or ""
+    if url.startswith("data:") and len(url) - url.index(",") - 1 > MAX_DATA_URL_BYTES:
+        raise ValueError(
+            f"{where} is {len(url) - url.index(',') - 1:,} bytes once base64-encoded; inline videos are limited to "
+            f"{MAX_DATA_URL_BYTES:,}. Put the video at a public http(s) URL (up to 2 GB), or send sampled "
+            "frames as a frame list."
+        )
+
+
+class _Plan:
+    """Pass one's result: every inline item inspected, tokens counted."""
+
+    def __init__(self, spec: ModelSpec, high_res: bool, downscale: bool) -> None:
+        self.spec, self.high_res, self.downscale = spec, high_res, downscale
+        self.items: dict[tuple[int, int, int], _Inline] = {}
+        self.media_tokens = 0
+        self.text_tokens = 0
+
+    def inspect(self, key: tuple[int, int, int], part: ImagePart, budget: ImageBudget, where: str) -> None:
+        item, tokens = _inspect_image(part, budget, where, downscale=self.downscale)
+        self.media_tokens += tokens
+        if item is not None:
+            self.items[key] = item
+
+    def inspect_message(self, m: int, message: Message) -> None:
+        for p, part in enumerate(message.content, 1):
+            label = f" ({part.label})" if not isinstance(part, TextPart) and part.label else ""
+            if isinstance(part, TextPart):
+                self.text_tokens += estimate_text_tokens(part.text)
+            elif isinstance(part, ImagePart):
+                budget = image_budget(self.spec, high_res=self.high_res, max_pixels=part.max_pixels)
+                self.inspect((m, p, 0), part, budget, f"Image {p} of message {m}{label}")
+            else:
+                where = f"Video {p} of message {m}{label}"
+                _check_video(part, where)
+                for k, frame in enumerate(part.frames or (), 1):
+                    if isinstance(frame, str):
+                        frame = image(frame) if not _is_remote(frame) else ImagePart(frame)
+                    self.inspect((m, p, k), frame, video_frame_budget(self.spec), f"{where}, frame {k}")
+
+
+def _rebuild(message: Message, m: int, done: dict[tuple[int, int, int], ImagePart]) -> Message:
+    parts: list[Part] = []
+    for p, part in enumerate(message.content, 1):
+        if isinstance(part, ImagePart):
+            parts.append(done.get((m, p, 0), part))
+        elif isinstance(part, VideoPart):
+            if part.frames is not None:
+                frames = tuple(done.get((m, p, k), f) for k, f in enumerate(part.frames, 1))
+                part = replace(part, frames=frames)
+            elif part.data is not None:
+                part = VideoPart(url=part.wire_url, fps=part.fps)
+            parts.append(part)
+        else:
+            parts.append(part)
+    return replace(message, content=tuple(parts))
+
+
+def prepare_media(request: ChatRequest, spec: ModelSpec, *, downscale: bool = True) -> ChatRequest:
+    """Check, size and encode every image and video; ValueError (naming the input) before anything is sent."""
+    if not any(not isinstance(p, TextPart) for m in request.messages for p in m.content):
+        return request  # the common text-only turn costs nothing
+    plan = _Plan(spec, bool(request.vl_high_resolution_images), downscale)
+    for m, message in enumerate(request.messages, 1):
+        plan.inspect_message(m, message)
+    estimate = plan.media_tokens + plan.text_tokens
+    if estimate > spec.max_input_tokens:
+        raise ValueError(
+            f"The request is estimated at {estimate:,} input tokens ({plan.media_tokens:,} for images and video), "
+            f"over {spec.name}'s maximum input of {spec.max_input_tokens:,} (the API would answer 'Range of input "
+            "length'). Send fewer or smaller images, or set lower max_pixels."
+        )
+    done = {key: _finish_image(item) for key, item in plan.items.items()}
+    messages = tuple(
+        _rebuild(message, m, done) if any(not isinstance(p, TextPart) for p in message.content) else message
+        for m, message in enumerate(request.messages, 1)
+    )
+    return replace(request, messages=messages)

@@ -29,14 +29,15 @@ def compat_part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
     if isinstance(part, ImagePart):
-        item: dict[str, Any] = {"type": "image_url", "image_url": {"url": part.url}}
+        item: dict[str, Any] = {"type": "image_url", "image_url": {"url": part.wire_url}}
         if part.max_pixels is not None:
             item["max_pixels"] = part.max_pixels
         return item
-    if part.frames is not None:
-        item = {"type": "video", "video": list(part.frames)}
+    frames = part.wire_frames
+    if frames is not None:
+        item = {"type": "video", "video": frames}
     else:
-        item = {"type": "video_url", "video_url": {"url": part.url}}
+        item = {"type": "video_url", "video_url": {"url": part.wire_url}}
     if part.fps is not None:
         item["fps"] = part.fps
     return item

@@ -31,11 +31,12 @@ def native_part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"text": part.text}
     if isinstance(part, ImagePart):
-        item: dict[str, Any] = {"image": part.url}
+        item: dict[str, Any] = {"image": part.wire_url}
         if part.max_pixels is not None:
             item["max_pixels"] = part.max_pixels
         return item
-    item = {"video": list(part.frames) if part.frames is not None else part.url}
+    frames = part.wire_frames
+    item = {"video": frames if frames is not None else part.wire_url}
     if part.fps is not None:
         item["fps"] = part.fps
     return item

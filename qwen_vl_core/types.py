@@ -6,6 +6,7 @@ Nothing here does I/O or knows a framework.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -36,25 +37,58 @@ class TextPart:
     text: str
 
 
+def _data_url(data: bytes, mime: str | None) -> str:
+    return f"data:{mime or 'application/octet-stream'};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 @dataclass(frozen=True)
 class ImagePart:
-    """One image, already a URL the API can fetch (`http(s)://`) or a `data:` URL."""
+    """One image: a URL the API can fetch (`http(s)://` or `data:`), or raw encoded bytes (`data`).
 
-    url: str
+    Parts with bytes or data URLs are checked, sized to the model's budget and encoded by
+    `qwen_vl_core.media.prepare_media` before a request is sent.
+    """
+
+    url: str | None = None
     max_pixels: int | None = None
+    data: bytes | None = field(default=None, repr=False)
+    mime: str | None = None
+    label: str | None = None
+    """Where the image came from (a file name, "bytes", "PIL image"), for error messages."""
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.data is None):
+            raise ValueError("ImagePart needs exactly one of `url` (http(s) or data URL) or `data` (bytes).")
+
+    @property
+    def wire_url(self) -> str:
+        return self.url if self.url is not None else _data_url(self.data or b"", self.mime)
 
 
 @dataclass(frozen=True)
 class VideoPart:
-    """A video file URL, or a list of frame URLs (`frames`); exactly one of the two is set."""
+    """A video file (`url`, or raw bytes in `data`), or a list of frames; exactly one is set."""
 
     url: str | None = None
-    frames: tuple[str, ...] | None = None
+    frames: tuple[str | ImagePart, ...] | None = None
     fps: float | None = None
+    data: bytes | None = field(default=None, repr=False)
+    mime: str | None = None
+    label: str | None = None
 
     def __post_init__(self) -> None:
-        if (self.url is None) == (self.frames is None):
-            raise ValueError("VideoPart needs exactly one of `url` (a video file) or `frames` (image URLs).")
+        if sum(x is not None for x in (self.url, self.frames, self.data)) != 1:
+            raise ValueError("VideoPart needs exactly one of `url` (a video file), `data` (its bytes) or `frames`.")
+
+    @property
+    def wire_url(self) -> str | None:
+        return self.url if self.data is None else _data_url(self.data, self.mime)
+
+    @property
+    def wire_frames(self) -> list[str] | None:
+        if self.frames is None:
+            return None
+        return [f if isinstance(f, str) else f.wire_url for f in self.frames]
 
 
 Part: TypeAlias = TextPart | ImagePart | VideoPart

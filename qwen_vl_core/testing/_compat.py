@@ -6,16 +6,14 @@ template rather than one dict; this is also what keeps a 20,000-chunk stream fas
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from qwen_vl_core.testing._http import Endpoint, Response
-from qwen_vl_core.testing._rules import check_compat_request, count_images, lookup_spec, message_texts
+from qwen_vl_core.testing._rules import COMPAT_PREFIX, RequestView, check_request, compat_view, lookup_spec
 from qwen_vl_core.testing._script import (
     ErrorFrame,
     ErrorReply,
@@ -25,37 +23,31 @@ from qwen_vl_core.testing._script import (
     Reply,
     Script,
 )
+from qwen_vl_core.testing._wire import (
+    IMAGE_TOKENS,
+    call_id,
+    dumps,
+    encode,
+    fragment_json,
+    new_request_id,
+    piece_counts,
+    prompt_tokens,
+    tool_groups,
+)
 
-__all__ = ["COMPAT_ENDPOINT", "COMPAT_PATH", "compat_error", "not_found", "render_compat"]
+__all__ = ["COMPAT_ENDPOINT", "COMPAT_PATH", "compat_error", "not_found", "render_compat", "retry_after_value"]
 
 COMPAT_PATH = "/compatible-mode/v1/chat/completions"
 
 _SSE_TYPE = "text/event-stream;charset=UTF-8"
 _JSON_TYPE = "application/json"
-_IMAGE_TOKENS = 260
 _OPEN = 'data: {"choices":['
 _NEXT = ',"finish_reason":null,"index":0,"logprobs":null}'
 _ROLE_DELTA = '{"content":"","role":"assistant"}'
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _encode(value: Any) -> bytes:
-    return _dumps(value).encode()
-
-
 def _sse(payload: bytes) -> bytes:
     return b"data: " + payload + b"\n\n"
-
-
-def _new_request_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 @dataclass(frozen=True)
@@ -82,14 +74,10 @@ class _Context:
         ]
 
 
-def _auto_usage(reply: Reply, body: Mapping[str, Any]) -> dict[str, Any]:
+def _auto_usage(reply: Reply, view: RequestView) -> dict[str, Any]:
     """Deterministic usage: ~4 characters per prompt token, 260 per image, one token per piece."""
-    images = count_images(body)
-    prompt = sum(len(text) for text in message_texts(body)) // 4 + 1 + _IMAGE_TOKENS * images
-    reasoning = len(reply.pieces(reply.reasoning))
-    completion = (
-        reasoning + len(reply.pieces(reply.text)) + sum(len(reply.argument_pieces(call)) for call in reply.tool_calls)
-    )
+    prompt = prompt_tokens(view)
+    reasoning, completion = piece_counts(reply)
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -97,60 +85,32 @@ def _auto_usage(reply: Reply, body: Mapping[str, Any]) -> dict[str, Any]:
     }
     if reasoning:
         usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-    if images:
-        usage["prompt_tokens_details"] = {"image_tokens": _IMAGE_TOKENS * images}
+    if view.images:
+        usage["prompt_tokens_details"] = {"image_tokens": IMAGE_TOKENS * view.images}
     return usage
 
 
-def _context(reply: Reply, body: Mapping[str, Any]) -> _Context:
-    model = body.get("model")
-    requested = model if isinstance(model, str) else ""
-    enable = body.get("enable_thinking")
-    spec = lookup_spec(requested)
-    options = body.get("stream_options")
+def _context(reply: Reply, view: RequestView) -> _Context:
+    enable = view.params.get("enable_thinking")
+    options = view.params.get("stream_options")
     return _Context(
-        model=reply.model or requested,
-        request_id=reply.request_id or _new_request_id(),
+        model=reply.model or view.model,
+        request_id=reply.request_id or new_request_id(),
         created=int(time.time()),
         # A scripted reasoning reply is rendered in thinking shape even where the model would not think.
-        thinking=spec.thinking_enabled(enable if isinstance(enable, bool) else None) or bool(reply.reasoning),
+        thinking=lookup_spec(view.model).thinking_enabled(enable if isinstance(enable, bool) else None)
+        or bool(reply.reasoning),
         include_usage=isinstance(options, Mapping) and options.get("include_usage") is True,
-        usage=dict(reply.usage) if reply.usage is not None else _auto_usage(reply, body),
-        call_ids=tuple(call.id or _call_id() for call in reply.tool_calls),
+        usage=dict(reply.usage) if reply.usage is not None else _auto_usage(reply, view),
+        call_ids=tuple(call.id or call_id() for call in reply.tool_calls),
     )
-
-
-def _tool_groups(reply: Reply, ctx: _Context) -> list[list[str]]:
-    """Tool-call fragments grouped per chunk: call i's last fragment shares a chunk with call i+1's head.
-
-    One chunk carrying the tail of one call and the head of the next is what DashScope does with
-    parallel calls (protocol doc §7).
-    """
-    groups: list[list[str]] = []
-    for index, (call, call_id) in enumerate(zip(reply.tool_calls, ctx.call_ids, strict=True)):
-        first, *rest = reply.argument_pieces(call)
-        head = {
-            "index": index,
-            "id": call_id,
-            "type": "function",
-            "function": {"name": call.name, "arguments": first},
-        }
-        if groups:
-            groups[-1].append(_dumps(head))
-        else:
-            groups.append([_dumps(head)])
-        groups.extend(
-            [_dumps({"index": index, "id": "", "type": "function", "function": {"arguments": piece}})] for piece in rest
-        )
-    return groups
 
 
 def _events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
     tail = (
         f'],"object":"chat.completion.chunk","usage":null,"created":{ctx.created},'
-        f'"system_fingerprint":null,"model":{_dumps(ctx.model)},"id":{_dumps(ctx.completion_id)}}}\n\n'
+        f'"system_fingerprint":null,"model":{dumps(ctx.model)},"id":{dumps(ctx.completion_id)}}}\n\n'
     )
-    dumps = _dumps
     reasoning = reply.pieces(reply.reasoning)
     # Role chunk; with reasoning it is the qvq-max capture's first line, key order included.
     role = '{"content":null,"role":"assistant","reasoning_content":""}' if reasoning else _ROLE_DELTA
@@ -161,8 +121,9 @@ def _events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
     for piece in reply.pieces(reply.text):
         yield f'{_OPEN}{{"delta":{{"content":{dumps(piece)}{text_end}{_NEXT}{tail}'.encode()
     tool_start = '{"content":null,"reasoning_content":null,' if ctx.thinking else '{"content":null,'
-    for group in _tool_groups(reply, ctx):
-        yield f'{_OPEN}{{"delta":{tool_start}"tool_calls":[{",".join(group)}]}}{_NEXT}{tail}'.encode()
+    for group in tool_groups(reply, ctx.call_ids):
+        calls = ",".join(map(fragment_json, group))
+        yield f'{_OPEN}{{"delta":{tool_start}"tool_calls":[{calls}]}}{_NEXT}{tail}'.encode()
     if not isinstance(reply.fault, NoFinish):
         if reply.tool_calls:
             delta = "{}"  # the tool-call finish chunk has an empty delta (protocol doc §7)
@@ -182,7 +143,7 @@ def _stream_events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
     if isinstance(fault, ErrorFrame):
         yield from islice(events, fault.after_chunks)
         error = {"message": fault.message, "type": fault.type, "param": None, "code": fault.code}
-        yield _sse(_encode({"error": error}))
+        yield _sse(encode({"error": error}))
         return
     if isinstance(fault, MalformedLine):
         yield from islice(events, fault.after_chunks)
@@ -205,7 +166,7 @@ def _completion_body(reply: Reply, ctx: _Context) -> bytes:
             }
             for index, (call, call_id) in enumerate(zip(reply.tool_calls, ctx.call_ids, strict=True))
         ]
-    return _encode(
+    return encode(
         {
             "choices": [
                 {
@@ -235,8 +196,8 @@ def compat_error(
     request_id: str | None = None,
 ) -> Response:
     """An error response with the body shape of wire-samples/errors-compat-captured-in-logs.jsonl."""
-    rid = request_id or _new_request_id()
-    body = _encode(
+    rid = request_id or new_request_id()
+    body = encode(
         {
             "error": {"code": code, "param": None, "message": message, "type": type},
             "id": f"chatcmpl-{rid}",
@@ -257,33 +218,44 @@ def _render_error(error: ErrorReply) -> Response:
         error.message,
         code=error.code,
         type=error.type,
-        sse_framed=error.sse_framed,
+        sse_framed=bool(error.sse_framed),
         request_id=error.request_id,
     )
     if error.retry_after is not None:
-        value = error.retry_after
-        response.headers.append(("retry-after", str(int(value)) if value == int(value) else str(value)))
+        response.headers.append(("retry-after", retry_after_value(error.retry_after)))
     return response
 
 
-def render_compat(script: Script, body: Mapping[str, Any]) -> Response:
+def retry_after_value(seconds: float) -> str:
+    """`2` for whole seconds, `1.5` otherwise."""
+    return str(int(seconds)) if seconds == int(seconds) else str(seconds)
+
+
+def render_compat(script: Script, view: RequestView) -> Response:
     """The compat response for one scripted reply or error."""
     if isinstance(script, ErrorReply):
         return _render_error(script)
-    ctx = _context(script, body)
-    if body.get("stream") is True:
+    ctx = _context(script, view)
+    if view.stream:
         headers = ctx.headers(_SSE_TYPE)
         return Response(200, headers, events=_stream_events(script, ctx), delay=script.delay, fault=script.fault)
     return Response(200, ctx.headers(_JSON_TYPE), _completion_body(script, ctx), delay=script.delay, fault=script.fault)
 
 
-def _reject(message: str, body: Mapping[str, Any]) -> Response:
+def _check(view: RequestView) -> str | None:
+    violation = check_request(view)
+    if violation is None:
+        return None
+    return COMPAT_PREFIX + violation.message if violation.internal else violation.message
+
+
+def _reject(message: str, view: RequestView) -> Response:
     # A streaming request that fails up front gets an SSE-framed 4xx body (protocol doc §4.1).
-    return compat_error(400, message, sse_framed=body.get("stream") is True)
+    return compat_error(400, message, sse_framed=view.stream)
 
 
 def _unauthorized() -> Response:
-    rid = _new_request_id()
+    rid = new_request_id()
     error = {
         "message": "Incorrect API key provided. ",
         "type": "invalid_request_error",
@@ -293,23 +265,24 @@ def _unauthorized() -> Response:
     return Response(
         401,
         [("content-type", _JSON_TYPE), ("x-request-id", rid)],
-        _encode({"error": error, "request_id": rid}),
+        encode({"error": error, "request_id": rid}),
     )
 
 
-def _bad_body() -> Response:
+def _bad_body(headers: Mapping[str, str]) -> Response:
     # [I] the real message for an unparsable body was not captured.
-    return compat_error(400, "<400> InternalError.Algo.InvalidParameter: The request body is not valid JSON.")
+    return compat_error(400, COMPAT_PREFIX + "The request body is not valid JSON.")
 
 
 def not_found() -> Response:
     """404 for any path no endpoint serves."""
-    body = _encode({"error": {"message": "Not Found", "type": "not_found", "code": "not_found"}})
+    body = encode({"error": {"message": "Not Found", "type": "not_found", "code": "not_found"}})
     return Response(404, [("content-type", _JSON_TYPE)], body)
 
 
 COMPAT_ENDPOINT = Endpoint(
-    check=check_compat_request,
+    view=lambda body, headers: compat_view(body),
+    check=_check,
     reject=_reject,
     render=render_compat,
     unauthorized=_unauthorized,

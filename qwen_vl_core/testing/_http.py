@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from qwen_vl_core.testing._rules import RequestView
 from qwen_vl_core.testing._script import Fault, Script
 
 __all__ = [
@@ -71,15 +72,17 @@ class Response:
 class Endpoint:
     """One protocol's route: the server does auth, parsing and queueing; these render the bytes."""
 
-    check: Callable[[Mapping[str, Any]], str | None]
-    """Rule check on the parsed body: an error message, or None when the request is accepted."""
-    reject: Callable[[str, Mapping[str, Any]], Response]
-    """The 400 response for a rule message."""
-    render: Callable[[Script, Mapping[str, Any]], Response]
+    view: Callable[[Mapping[str, Any], Mapping[str, str]], RequestView]
+    """The protocol's reading of a JSON-object body and the request headers (which may switch streaming)."""
+    check: Callable[[RequestView], str | None]
+    """Rule check: an error message, or None when the request is accepted."""
+    reject: Callable[[str, RequestView], Response]
+    """The error response for a rule message."""
+    render: Callable[[Script, RequestView], Response]
     """The response for a scripted reply."""
     unauthorized: Callable[[], Response]
-    bad_body: Callable[[], Response]
-    """The response when the body is not a JSON object."""
+    bad_body: Callable[[Mapping[str, str]], Response]
+    """The response (given the request headers) when the body is not a JSON object."""
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

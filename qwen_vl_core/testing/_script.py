@@ -46,7 +46,9 @@ class ResetBeforeHeaders:
 class ErrorFrame:
     """Emit `data: {"error": {...}}` after `after_chunks` data events, then end the stream.
 
-    Models a mid-stream moderation failure (protocol doc §4.1); no `[DONE]` follows.
+    Models a mid-stream moderation failure (protocol doc §4.1); no `[DONE]` follows. On the native
+    route it is an `event:error` event with `:HTTP_STATUS/400` and `{"code", "message", "request_id"}`
+    (the code translated like `ErrorReply.code`).
     """
 
     after_chunks: int
@@ -65,12 +67,18 @@ class MalformedLine:
 
 @dataclass(frozen=True)
 class NoFinish:
-    """End the stream with `data: [DONE]` but send no finish-reason chunk and no usage chunk."""
+    """End the stream with `data: [DONE]` but send no finish-reason chunk and no usage chunk.
+
+    Native: no event has a finish reason other than `"null"`.
+    """
 
 
 @dataclass(frozen=True)
 class NoDone:
-    """Send everything, finish reason and usage included, except the final `data: [DONE]`."""
+    """Send everything, finish reason and usage included, except the final `data: [DONE]`.
+
+    Meaningless on the native route (there is no `[DONE]`), where it is ignored.
+    """
 
 
 Fault: TypeAlias = Disconnect | ResetBeforeHeaders | ErrorFrame | MalformedLine | NoFinish | NoDone
@@ -92,14 +100,18 @@ class ToolCallReply:
 
 @dataclass(frozen=True)
 class Reply:
-    """A successful chat completion, streamed or not depending on the request's `stream` flag.
+    """A successful chat completion, streamed or not as the request asks (compat: the `stream`
+    key; native: the `X-DashScope-SSE: enable` or `Accept: text/event-stream` header).
 
     A `str` field is split into `chunk_size`-character pieces; a sequence is the exact piece list
     (cheap way to script a 20,000-chunk stream). `finish_reason=None` means `tool_calls` when there
     are tool calls, else `stop`. `usage=None` computes a deterministic usage object from the request
-    and the piece counts; a mapping is sent verbatim. `delay` is slept before every streamed event
-    (once before a non-stream body). `model` overrides the echoed request model; `request_id`
-    fixes the `x-request-id` header and the `chatcmpl-<request_id>` id.
+    and the piece counts (the same numbers on every route); a mapping is sent verbatim, in the
+    route's own shape (compat `prompt_tokens`..., native `input_tokens`...): natively it is the
+    final cumulative usage, and earlier events get proportionally smaller counts. `delay` is slept
+    before every streamed event (once before a non-stream body). `model` overrides the echoed
+    request model; `request_id` fixes the `x-request-id` header, the `chatcmpl-<request_id>` id and
+    the native `request_id`.
     """
 
     reasoning: str | Sequence[str] = ""
@@ -139,18 +151,24 @@ class Reply:
 
 @dataclass(frozen=True)
 class ErrorReply:
-    """An HTTP error response with a compat error body.
+    """An HTTP error response, in the body shape of the route that serves it.
 
-    `sse_framed=True` wraps the body as `data: {...}\\n\\n`, which is what DashScope sends when a
-    streaming request fails up front (wire-samples/errors-compat-stream-frames-via-openrouter.sse).
-    `retry_after` adds a `Retry-After` header (seconds).
+    Compat: `{"error": {...}, "id", "request_id"}`; `sse_framed=True` wraps the body as
+    `data: {...}\\n\\n`, which is what DashScope sends when a streaming request fails up front
+    (wire-samples/errors-compat-stream-frames-via-openrouter.sse); None means False.
+    Native: `{"code", "message", "request_id"}`, with compat codes translated to DashScope's
+    PascalCase ones (`invalid_parameter_error` → `InvalidParameter`, see `_native.NATIVE_CODES`);
+    `sse_framed=True` sends it as HTTP 200 with one `event:error` / `:HTTP_STATUS/<status>` event
+    (cnblogs-native-error-invalidparameter-stream.sse), and None does so for a streaming request
+    with a 4xx status other than 401 and 429 (gateway errors, which come back as plain HTTP).
+    `retry_after` adds a `Retry-After` header (seconds). `type` is compat-only.
     """
 
     status: int
     message: str
     code: str = "invalid_parameter_error"
     type: str = "invalid_request_error"
-    sse_framed: bool = False
+    sse_framed: bool | None = None
     retry_after: float | None = None
     request_id: str | None = None
 

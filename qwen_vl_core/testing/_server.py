@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from qwen_vl_core.testing._compat import COMPAT_ENDPOINT, COMPAT_PATH, not_found
 from qwen_vl_core.testing._http import (
@@ -28,7 +28,9 @@ from qwen_vl_core.testing._http import (
     read_request,
     response_head,
 )
+from qwen_vl_core.testing._native import NATIVE_PATHS, native_endpoint
 from qwen_vl_core.testing._script import Disconnect, ErrorReply, Reply, ResetBeforeHeaders, Script
+from qwen_vl_core.testing._self_hosted import VLLM_PATH, ReasoningField, ThinkTags, vllm_endpoint, vllm_not_found
 
 __all__ = ["DashScopeEmulator", "RecordedRequest"]
 
@@ -73,10 +75,18 @@ def _quiet_exceptions(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) 
 class DashScopeEmulator:
     """A scriptable DashScope (Model Studio) server on 127.0.0.1, for tests.
 
-    Point any OpenAI-compatible client at `base_url` with `api_key`. Each chat request pops one
-    scripted reply from the `enqueue` FIFO (or gets `default_reply`), after the request has passed
-    the auth check and, with `enforce_rules`, DashScope's parameter rules. Every request is
-    recorded in `requests`. Use as a context manager, or call `start()` / `stop()`.
+    Point any OpenAI-compatible client at `base_url`, or a native DashScope client at
+    `native_base_url`, with `api_key`. Each chat request pops one scripted reply from the
+    `enqueue` FIFO (or gets `default_reply`), after the request has passed the auth check and,
+    with `enforce_rules`, DashScope's parameter rules. Every request is recorded in `requests`.
+    Use as a context manager, or call `start()` / `stop()`.
+
+    `native_blank_lines=False` drops the blank line between native events, as some recordings do.
+    `flavour="vllm"` turns it into a vLLM-like self-hosted server instead: only
+    `/v1/chat/completions` (`base_url` ends in `/v1`), vLLM's shapes, no DashScope rules; reasoning
+    in `reasoning_field` (`"reasoning"`, `"reasoning_content"`, or `"both"` with
+    `reasoning_content: null`), or with `reasoning_parser=False` inline in the answer text as
+    `…</think>\\n\\n` (`think_tags="both"` adds the opening `<think>`).
     """
 
     def __init__(
@@ -85,11 +95,32 @@ class DashScopeEmulator:
         api_key: str | None = "test-key",
         enforce_rules: bool = True,
         default_reply: Reply | None = None,
+        native_blank_lines: bool = True,
+        flavour: Literal["dashscope", "vllm"] = "dashscope",
+        reasoning_parser: bool = True,
+        reasoning_field: ReasoningField = "reasoning",
+        think_tags: ThinkTags = "close",
     ) -> None:
         self._api_key = api_key
         self._enforce_rules = enforce_rules
         self._default_reply = default_reply if default_reply is not None else _DEFAULT_REPLY
-        self._routes: dict[str, Endpoint] = {COMPAT_PATH: COMPAT_ENDPOINT}
+        self._flavour = flavour
+        if flavour == "vllm":
+            if not native_blank_lines:
+                raise ValueError("native_blank_lines applies to the dashscope flavour only")
+            endpoint = vllm_endpoint(
+                reasoning_parser=reasoning_parser, reasoning_field=reasoning_field, think_tags=think_tags
+            )
+            self._routes: dict[str, Endpoint] = {VLLM_PATH: endpoint}
+            self._fallback, self._not_found = endpoint, vllm_not_found
+        elif flavour == "dashscope":
+            if (reasoning_parser, reasoning_field, think_tags) != (True, "reasoning", "close"):
+                raise ValueError("reasoning_parser, reasoning_field and think_tags apply to flavour='vllm' only")
+            native = native_endpoint(blank_lines=native_blank_lines)
+            self._routes = {COMPAT_PATH: COMPAT_ENDPOINT, **dict.fromkeys(NATIVE_PATHS, native)}
+            self._fallback, self._not_found = COMPAT_ENDPOINT, not_found
+        else:
+            raise ValueError(f"unknown flavour {flavour!r}: use 'dashscope' or 'vllm'")
         self._lock = threading.Lock()
         self._queue: deque[Script] = deque()
         self._requests: list[RecordedRequest] = []
@@ -179,8 +210,21 @@ class DashScopeEmulator:
 
     @property
     def base_url(self) -> str:
-        """The OpenAI-compatible base URL (pass to `openai.OpenAI(base_url=...)`)."""
+        """The OpenAI-compatible base URL (pass to `openai.OpenAI(base_url=...)`); `/v1` for vLLM."""
+        if self._flavour == "vllm":
+            return f"http://127.0.0.1:{self.port}/v1"
         return f"http://127.0.0.1:{self.port}/compatible-mode/v1"
+
+    @property
+    def native_base_url(self) -> str:
+        """The native DashScope root (`QwenVLClient(protocol="dashscope", base_url=...)`)."""
+        if self._flavour == "vllm":
+            raise RuntimeError("the vllm flavour serves no native DashScope endpoint")
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    @property
+    def flavour(self) -> str:
+        return self._flavour
 
     @property
     def api_key(self) -> str | None:
@@ -235,16 +279,17 @@ class DashScopeEmulator:
             )
         endpoint = self._routes.get(request.path) if request.method == "POST" else None
         if self._api_key is not None and not _authorized(request.headers, self._api_key):
-            return (endpoint or COMPAT_ENDPOINT).unauthorized()
+            return (endpoint or self._fallback).unauthorized()
         if endpoint is None:
-            return not_found()
+            return self._not_found()
         if not isinstance(body, dict):
-            return endpoint.bad_body()
+            return endpoint.bad_body(request.headers)
+        view = endpoint.view(body, request.headers)
         if self._enforce_rules:
-            message = endpoint.check(body)
+            message = endpoint.check(view)
             if message is not None:
-                return endpoint.reject(message, body)
-        return endpoint.render(self._pop(), body)
+                return endpoint.reject(message, view)
+        return endpoint.render(self._pop(), view)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -203,13 +203,16 @@ def test_rate_limit_is_retryable_error(client, dashscope_emulator) -> None:
 
 
 def test_emulator_rules_surface_as_invalid_request(client, dashscope_emulator) -> None:
-    # The builder would never send this; send it raw through extra_body to check error mapping.
+    # The library never sends a file:// URL; force one through extra_body to check the error mapping.
+    raw = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///tmp/x.png"}}]}]
     with pytest.raises(InvalidRequestError, match="Failed to download multimodal content"):
-        client.chat(
-            ChatRequest(
-                model="qwen3-vl-plus", messages=(Message("user", (ImagePart("file:///tmp/x.png"), TextPart("?"))),)
-            )
-        )
+        client.chat(request(extra_body={"messages": raw}))
+
+
+def test_local_file_url_is_sent_inline(client, dashscope_emulator, tmp_path) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        client.chat(ChatRequest(model="qwen3-vl-plus", messages=(Message("user", (ImagePart("file:///nope.png"),)),)))
+    assert dashscope_emulator.requests == []
 
 
 def test_mid_stream_error_frame_keeps_partial(client, dashscope_emulator) -> None:

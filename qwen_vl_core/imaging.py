@@ -1,0 +1,173 @@
+"""Image bytes: format and size from the header, and (with Pillow) resizing to the model's budget.
+
+Header parsing needs no dependency, so the 10-pixel, 200:1 and budget checks run even without
+Pillow; only resizing needs it (the `images` extra). Without Pillow images are sent as they are,
+after the checks, and a one-time hint says what is lost.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from .formats import detect_image_mime
+from .tokens import ImageBudget, smart_resize
+
+__all__ = ["EncodedImage", "fit_image", "image_size", "pillow_available"]
+
+logger = logging.getLogger("qwen_vl_core")
+_hinted = False
+
+
+def pillow_available() -> bool:
+    try:
+        import PIL.Image  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _hint_no_pillow() -> None:
+    global _hinted
+    if not _hinted:
+        _hinted = True
+        logger.warning(
+            "Pillow is not installed, so images larger than the model's pixel budget are sent at full size "
+            "(more bytes to upload, same tokens). Install the extra: pip install 'qwen-vl-reasoning[images]'."
+        )
+
+
+def _png(data: bytes) -> tuple[int, int] | None:
+    if len(data) >= 24 and data[12:16] == b"IHDR":
+        w, h = struct.unpack(">II", data[16:24])
+        return int(w), int(h)
+    return None
+
+
+def _jpeg(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+            i += 1 if marker == 0xFF else 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + length
+    return None
+
+
+def _webp(data: bytes) -> tuple[int, int] | None:
+    kind = data[12:16]
+    if kind == b"VP8 " and len(data) >= 30:
+        w, h = struct.unpack("<HH", data[26:30])
+        return int(w) & 0x3FFF, int(h) & 0x3FFF
+    if kind == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def _bmp(data: bytes) -> tuple[int, int] | None:
+    if len(data) >= 26:
+        w, h = struct.unpack("<ii", data[18:26])
+        return abs(int(w)), abs(int(h))
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header; None when the format's header is not parsed here (TIFF, HEIC)."""
+    mime = detect_image_mime(data)
+    size: tuple[int, int] | None = None
+    if mime == "image/png":
+        size = _png(data)
+    elif mime == "image/jpeg":
+        size = _jpeg(data)
+    elif mime == "image/webp":
+        size = _webp(data)
+    elif mime == "image/bmp":
+        size = _bmp(data)
+    elif mime == "image/gif" and len(data) >= 10:
+        w, h = struct.unpack("<HH", data[6:10])
+        size = int(w), int(h)
+    if size is None and pillow_available():
+        size = _pillow_size(data)
+    return size
+
+
+def _pillow_size(data: bytes) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return int(img.width), int(img.height)
+    except Exception:
+        return None
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+    resized: bool
+
+
+def _has_alpha(img: Any) -> bool:
+    if img.mode in ("RGBA", "LA", "PA"):
+        return bool(img.getchannel("A").getextrema()[0] < 255)
+    return img.mode == "P" and "transparency" in img.info
+
+
+def _encode(img: Any, *, source_mime: str) -> tuple[bytes, str]:
+    """JPEG for photos; PNG for transparency and for screenshots / line art (few colours)."""
+    if _has_alpha(img):
+        fmt = "PNG"
+    elif source_mime == "image/jpeg":
+        fmt = "JPEG"
+    else:
+        few_colours = img.convert("RGB").getcolors(maxcolors=4096) is not None
+        fmt = "PNG" if few_colours else "JPEG"
+    buffer = io.BytesIO()
+    if fmt == "JPEG":
+        img.convert("RGB").save(buffer, "JPEG", quality=85, optimize=True)
+        return buffer.getvalue(), "image/jpeg"
+    img.save(buffer, "PNG", optimize=False, compress_level=6)
+    return buffer.getvalue(), "image/png"
+
+
+def fit_image(data: bytes, mime: str, budget: ImageBudget, *, force_encode: bool = False) -> EncodedImage | None:
+    """Downscale into `budget` with the service's rounding and re-encode; None when nothing was done.
+
+    Nothing is done when the image already fits (the server would only round it), unless
+    `force_encode` asks for a re-encode (to get under the inline size limit). EXIF orientation is
+    applied first, because re-encoding drops the EXIF tag. Needs Pillow; without it, None and a hint.
+    """
+    if not pillow_available():
+        _hint_no_pillow()
+        return None
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as opened:
+        img = ImageOps.exif_transpose(opened) or opened
+        target = smart_resize(img.height, img.width, budget.factor, budget.min_pixels, budget.max_pixels)
+        needs_resize = img.height * img.width > budget.max_pixels
+        if not (needs_resize or force_encode):
+            return None
+        img.load()
+        if needs_resize:
+            height, width = target
+            img = img.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        out, out_mime = _encode(img, source_mime=mime)
+        return EncodedImage(out, out_mime, int(img.width), int(img.height), needs_resize)
