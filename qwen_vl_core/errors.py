@@ -66,6 +66,8 @@ class QwenVLError(Exception):
         self.code = code
         self.request_id = request_id
         self.partial = partial
+        self.retry_after: float | None = None
+        """Seconds the server asked to wait (`Retry-After`), when it said."""
 
     def __str__(self) -> str:
         bits = [f"HTTP {self.status}" if self.status else None, self.code]
@@ -154,6 +156,29 @@ _HINTS = {
 }
 
 
+_NOT_RETRYABLE_CODES = frozenset(
+    {
+        "Throttling.AllocationQuota",
+        "insufficient_quota",
+        "PrepaidBillOverdue",
+        "PostpaidBillOverdue",
+        "CommodityNotPurchased",
+        "AllocationQuota.FreeTierOnly",
+    }
+)
+_INSPECTION = (
+    "Model Studio's content inspection refused the input or output; rephrase or change the image "
+    "(the same request gets the same answer)."
+)
+_QUOTA = "The quota is used up; raise it in the Model Studio console (retrying will not help)."
+_CODE_HINTS = {
+    "data_inspection_failed": _INSPECTION,
+    "DataInspectionFailed": _INSPECTION,
+    "Throttling.AllocationQuota": _QUOTA,
+    "insufficient_quota": _QUOTA,
+}
+
+
 def _class_for(status: int | None, code: str | None, message: str) -> type[APIStatusError]:
     if "Range of input length" in message:
         return ContextOverflowError
@@ -195,10 +220,13 @@ def error_from_payload(
         if isinstance(response_id, str) and response_id.startswith("chatcmpl-"):
             rid = response_id.removeprefix("chatcmpl-")
     cls: type[APIStatusError] = StreamError if mid_stream else _class_for(status, code, message)
-    hint = _HINTS.get(cls)
+    hint = _CODE_HINTS.get(str(code)) or _HINTS.get(cls)
     if hint and hint not in message:
         message = f"{message} {hint}"
-    return cls(message, status=status, code=str(code) if code else None, request_id=rid, partial=partial)
+    error = cls(message, status=status, code=str(code) if code else None, request_id=rid, partial=partial)
+    if code in _NOT_RETRYABLE_CODES:
+        error.retryable = False
+    return error
 
 
 def parse_error_body(text: str) -> Mapping[str, Any] | None:

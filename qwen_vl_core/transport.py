@@ -1,9 +1,12 @@
 """The only module that does network I/O.
 
-The compat protocol goes through the `openai` SDK client (auth, retries before the first byte,
-timeouts, connection pooling) but reads streams as raw lines through its streaming-response
-interface and parses JSON itself: building the SDK's typed chunk objects costs several times the
-raw HTTP floor per chunk. Every transport failure leaves here as a `QwenVLError`.
+The compat protocol goes through the `openai` SDK client (auth, timeouts, connection pooling) but
+reads streams as raw text through its streaming-response interface and parses JSON itself:
+building the SDK's typed chunk objects costs several times the raw HTTP floor per chunk. The
+native protocol goes through httpx. Both share one retry policy: exponential backoff with
+jitter on 429, 500, 502, 503, 504 and connection errors, honouring `Retry-After`, and only before
+the first byte of a response, so output already delivered is never silently repeated. Every
+failure leaves this module as a `QwenVLError`.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import openai
@@ -24,7 +27,15 @@ from pydantic import SecretStr
 from .errors import APIConnectionError, APIStatusError, APITimeoutError, QwenVLError, error_from_body
 from .request_native import NATIVE_PATH, NATIVE_STREAM_HEADERS
 
-__all__ = ["TIMEOUT_ERRORS", "TRANSPORT_ERRORS", "CompatTransport", "RawResponse"]
+__all__ = [
+    "TIMEOUT_ERRORS",
+    "TRANSPORT_ERRORS",
+    "CompatTransport",
+    "NativeTransport",
+    "RawResponse",
+    "Transport",
+    "retry_delay",
+]
 
 try:  # openai >= 3 ships its own fork of httpx
     import httpx2
@@ -36,12 +47,101 @@ except ImportError:  # pragma: no cover - depends on the installed openai major 
     TIMEOUT_ERRORS = (httpx.TimeoutException,)
 
 _SDK_KWARGS = ("model", "messages", "stream")
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_RETRY_AFTER = 60.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class RawResponse:
     request_id: str | None
     body: Mapping[str, Any]
+
+
+def retry_delay(attempt: int, retry_after: float | None) -> float:
+    """Seconds to wait before retry number `attempt + 1`: `Retry-After` if given, else backoff with jitter."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), _MAX_RETRY_AFTER)
+    return min(0.5 * 2.0**attempt, 8.0) * (0.5 + random.random() / 2)
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to backoff
+
+
+def _should_retry(error: QwenVLError, attempt: int, max_retries: int) -> bool:
+    if attempt >= max_retries or not error.retryable:
+        return False
+    return error.status is None or error.status in _RETRY_STATUSES
+
+
+def _status_error(status: int, text: str, headers: Any) -> QwenVLError:
+    error = error_from_body(status, text, request_id=headers.get("x-request-id"))
+    error.retry_after = _retry_after(headers)
+    return error
+
+
+def _map_error(exc: Exception) -> QwenVLError:
+    if isinstance(exc, QwenVLError):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        return _status_error(exc.response.status_code, exc.response.text, exc.response.headers)
+    if isinstance(exc, (openai.APITimeoutError, *TIMEOUT_ERRORS)):
+        return APITimeoutError(f"The request timed out before the server answered: {exc.__cause__ or exc}")
+    if isinstance(exc, (openai.APIConnectionError, *TRANSPORT_ERRORS)):
+        return APIConnectionError(f"Could not reach the API: {exc.__cause__ or exc}")
+    if isinstance(exc, openai.APIError):
+        return error_from_body(500, str(exc))
+    raise exc
+
+
+def _retrying(send: Callable[[], T], max_retries: int) -> T:
+    for attempt in range(max_retries + 1):
+        try:
+            return send()
+        except Exception as exc:
+            error = _map_error(exc)
+            if not _should_retry(error, attempt, max_retries):
+                raise error from exc
+            time.sleep(retry_delay(attempt, error.retry_after))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _aretrying(send: Callable[[], Awaitable[T]], max_retries: int) -> T:
+    for attempt in range(max_retries + 1):
+        try:
+            return await send()
+        except Exception as exc:
+            error = _map_error(exc)
+            if not _should_retry(error, attempt, max_retries):
+                raise error from exc
+            await asyncio.sleep(retry_delay(attempt, error.retry_after))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _json_body(content: bytes, status: int) -> Mapping[str, Any]:
+    try:
+        value = json.loads(content)
+    except ValueError:
+        value = None
+    if not isinstance(value, Mapping):
+        raise APIStatusError(f"HTTP {status} with a body that is not JSON: {content[:300]!r}", status=status)
+    return value
+
+
+class Transport(Protocol):
+    """What the client needs from a transport; one implementation per wire protocol."""
+
+    def stream_text(self, body: Mapping[str, Any]) -> Any: ...
+    def astream_text(self, body: Mapping[str, Any]) -> Any: ...
+    def post(self, body: Mapping[str, Any]) -> RawResponse: ...
+    async def apost(self, body: Mapping[str, Any]) -> RawResponse: ...
+    def close(self) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 def _create_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,22 +151,8 @@ def _create_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _map_sdk_error(exc: Exception) -> QwenVLError:
-    if isinstance(exc, openai.APIStatusError):
-        response = exc.response
-        return error_from_body(response.status_code, response.text, request_id=response.headers.get("x-request-id"))
-    if isinstance(exc, (openai.APITimeoutError, *TIMEOUT_ERRORS)):
-        return APITimeoutError(f"The request timed out: {exc}")
-    if isinstance(exc, (openai.APIConnectionError, *TRANSPORT_ERRORS)):
-        cause = exc.__cause__ or exc
-        return APIConnectionError(f"Could not reach the API: {cause}")
-    if isinstance(exc, openai.APIError):
-        return error_from_body(500, str(exc))
-    raise exc
-
-
 class CompatTransport:
-    """OpenAI-compatible `/chat/completions` over the openai SDK, sync and async."""
+    """OpenAI-compatible `/chat/completions` over the openai SDK (its own retries off: ours apply)."""
 
     def __init__(
         self,
@@ -83,9 +169,10 @@ class CompatTransport:
         self._options: dict[str, Any] = {
             "base_url": base_url,
             "timeout": openai.Timeout(timeout, connect=connect_timeout),
-            "max_retries": max_retries,
+            "max_retries": 0,
             "default_headers": dict(default_headers or {}),
         }
+        self._max_retries = max_retries
         self._key = api_key
         self._http_client = http_client
         self._async_http_client = async_http_client
@@ -109,11 +196,13 @@ class CompatTransport:
     @contextmanager
     def stream_text(self, body: Mapping[str, Any]) -> Iterator[tuple[str | None, Iterator[str]]]:
         """Open a streaming request; yields the request id and the decoded body text, piece by piece."""
-        try:
-            manager = self._client().chat.completions.with_streaming_response.create(**_create_kwargs(body))
-            response = manager.__enter__()
-        except Exception as exc:
-            raise _map_sdk_error(exc) from exc
+        kwargs = _create_kwargs(body)
+
+        def send() -> tuple[Any, Any]:
+            manager = self._client().chat.completions.with_streaming_response.create(**kwargs)
+            return manager, manager.__enter__()
+
+        manager, response = _retrying(send, self._max_retries)
         try:
             yield response.headers.get("x-request-id"), response.iter_text()
         finally:
@@ -121,31 +210,31 @@ class CompatTransport:
 
     @asynccontextmanager
     async def astream_text(self, body: Mapping[str, Any]) -> AsyncIterator[tuple[str | None, AsyncIterator[str]]]:
-        try:
-            manager = self._aclient().chat.completions.with_streaming_response.create(**_create_kwargs(body))
-            response = await manager.__aenter__()
-        except Exception as exc:
-            raise _map_sdk_error(exc) from exc
+        kwargs = _create_kwargs(body)
+
+        async def send() -> tuple[Any, Any]:
+            manager = self._aclient().chat.completions.with_streaming_response.create(**kwargs)
+            return manager, await manager.__aenter__()
+
+        manager, response = await _aretrying(send, self._max_retries)
         try:
             yield response.headers.get("x-request-id"), response.iter_text()
         finally:
             await manager.__aexit__(None, None, None)
 
     def post(self, body: Mapping[str, Any]) -> RawResponse:
-        try:
-            raw = self._client().chat.completions.with_raw_response.create(**_create_kwargs(body))
-            data = json.loads(raw.http_response.content)
-        except Exception as exc:
-            raise _map_sdk_error(exc) from exc
-        return RawResponse(raw.headers.get("x-request-id"), data)
+        kwargs = _create_kwargs(body)
+        raw = _retrying(lambda: self._client().chat.completions.with_raw_response.create(**kwargs), self._max_retries)
+        return RawResponse(raw.headers.get("x-request-id"), _json_body(raw.http_response.content, raw.status_code))
 
     async def apost(self, body: Mapping[str, Any]) -> RawResponse:
-        try:
-            raw = await self._aclient().chat.completions.with_raw_response.create(**_create_kwargs(body))
-            data = json.loads(raw.http_response.content)
-        except Exception as exc:
-            raise _map_sdk_error(exc) from exc
-        return RawResponse(raw.headers.get("x-request-id"), data)
+        kwargs = _create_kwargs(body)
+
+        async def send() -> Any:
+            return await self._aclient().chat.completions.with_raw_response.create(**kwargs)
+
+        raw = await _aretrying(send, self._max_retries)
+        return RawResponse(raw.headers.get("x-request-id"), _json_body(raw.http_response.content, raw.status_code))
 
     def close(self) -> None:
         if self._sync is not None:
@@ -158,35 +247,8 @@ class CompatTransport:
             self._async = None
 
 
-class Transport(Protocol):
-    """What the client needs from a transport; one implementation per wire protocol."""
-
-    def stream_text(self, body: Mapping[str, Any]) -> Any: ...
-    def astream_text(self, body: Mapping[str, Any]) -> Any: ...
-    def post(self, body: Mapping[str, Any]) -> RawResponse: ...
-    async def apost(self, body: Mapping[str, Any]) -> RawResponse: ...
-    def close(self) -> None: ...
-    async def aclose(self) -> None: ...
-
-
-def _retry_delay(attempt: int, retry_after: str | None) -> float:
-    """Exponential backoff with jitter; a `Retry-After` in seconds wins (capped at 60 s)."""
-    if retry_after:
-        try:
-            return min(max(float(retry_after), 0.0), 60.0)
-        except ValueError:
-            pass
-    return min(0.5 * 2.0**attempt, 8.0) * (0.5 + random.random() / 2)
-
-
-def _map_httpx_error(exc: Exception) -> QwenVLError:
-    if isinstance(exc, TIMEOUT_ERRORS):
-        return APITimeoutError(f"The request timed out: {exc}")
-    return APIConnectionError(f"Could not reach the API: {exc}")
-
-
 class NativeTransport:
-    """Native DashScope `multimodal-generation` over httpx, sync and async, with retries before the first byte."""
+    """Native DashScope `multimodal-generation` over httpx, sync and async."""
 
     def __init__(
         self,
@@ -226,62 +288,33 @@ class NativeTransport:
     def _request(
         self, client: httpx.Client | httpx.AsyncClient, body: Mapping[str, Any], stream: bool
     ) -> httpx.Request:
-        headers = (
-            {**self._headers, **NATIVE_STREAM_HEADERS} if stream else {**self._headers, "Accept": "application/json"}
-        )
-        return client.build_request(
-            "POST",
-            self._url,
-            content=json.dumps(body, ensure_ascii=False).encode(),
-            headers=headers,
-            timeout=self._timeout,
-        )
+        extra = NATIVE_STREAM_HEADERS if stream else {"Accept": "application/json"}
+        content = json.dumps(body, ensure_ascii=False).encode()
+        return client.build_request("POST", self._url, content=content, headers={**self._headers, **extra})
 
     def _send(self, body: Mapping[str, Any], stream: bool) -> httpx.Response:
-        client = self._client()
-        for attempt in range(self._max_retries + 1):
-            try:
-                response = client.send(self._request(client, body, stream), stream=stream)
-            except TRANSPORT_ERRORS as exc:
-                error = _map_httpx_error(exc)
-                if attempt >= self._max_retries:
-                    raise error from exc
-                time.sleep(_retry_delay(attempt, None))
-                continue
-            if response.status_code < 400:
-                return response
-            response.read()
-            error = error_from_body(
-                response.status_code, response.text, request_id=response.headers.get("x-request-id")
-            )
-            response.close()
-            if not (error.retryable and attempt < self._max_retries):
-                raise error
-            time.sleep(_retry_delay(attempt, response.headers.get("retry-after")))
-        raise AssertionError("unreachable")  # pragma: no cover
+        def send() -> httpx.Response:
+            client = self._client()
+            response = client.send(self._request(client, body, stream), stream=stream)
+            if response.status_code >= 400:
+                response.read()
+                response.close()
+                raise _status_error(response.status_code, response.text, response.headers)
+            return response
+
+        return _retrying(send, self._max_retries)
 
     async def _asend(self, body: Mapping[str, Any], stream: bool) -> httpx.Response:
-        client = self._aclient()
-        for attempt in range(self._max_retries + 1):
-            try:
-                response = await client.send(self._request(client, body, stream), stream=stream)
-            except TRANSPORT_ERRORS as exc:
-                error = _map_httpx_error(exc)
-                if attempt >= self._max_retries:
-                    raise error from exc
-                await asyncio.sleep(_retry_delay(attempt, None))
-                continue
-            if response.status_code < 400:
-                return response
-            await response.aread()
-            error = error_from_body(
-                response.status_code, response.text, request_id=response.headers.get("x-request-id")
-            )
-            await response.aclose()
-            if not (error.retryable and attempt < self._max_retries):
-                raise error
-            await asyncio.sleep(_retry_delay(attempt, response.headers.get("retry-after")))
-        raise AssertionError("unreachable")  # pragma: no cover
+        async def send() -> httpx.Response:
+            client = self._aclient()
+            response = await client.send(self._request(client, body, stream), stream=stream)
+            if response.status_code >= 400:
+                await response.aread()
+                await response.aclose()
+                raise _status_error(response.status_code, response.text, response.headers)
+            return response
+
+        return await _aretrying(send, self._max_retries)
 
     @contextmanager
     def stream_text(self, body: Mapping[str, Any]) -> Iterator[tuple[str | None, Iterator[str]]]:
@@ -301,11 +334,11 @@ class NativeTransport:
 
     def post(self, body: Mapping[str, Any]) -> RawResponse:
         response = self._send(body, stream=False)
-        return RawResponse(response.headers.get("x-request-id"), _json_body(response.text, response.status_code))
+        return RawResponse(response.headers.get("x-request-id"), _json_body(response.content, response.status_code))
 
     async def apost(self, body: Mapping[str, Any]) -> RawResponse:
         response = await self._asend(body, stream=False)
-        return RawResponse(response.headers.get("x-request-id"), _json_body(response.text, response.status_code))
+        return RawResponse(response.headers.get("x-request-id"), _json_body(response.content, response.status_code))
 
     def close(self) -> None:
         if self._sync is not None and self._own_sync:
@@ -316,13 +349,3 @@ class NativeTransport:
         if self._async is not None and self._own_async:
             await self._async.aclose()
             self._async = None
-
-
-def _json_body(text: str, status: int) -> Mapping[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, Mapping):
-        raise APIStatusError(f"HTTP {status} with a body that is not JSON: {text[:300]!r}", status=status)
-    return value

@@ -160,9 +160,11 @@ def test_mid_stream_error_frame_is_a_stream_error() -> None:
             '{"error":{"message":"Output data may contain inappropriate content.",'
             '"type":"data_inspection_failed","param":null,"code":"data_inspection_failed"}}'
         )
-    assert (info.value.code, info.value.message) == (
+    assert (info.value.code, info.value.message, info.value.retryable) == (
         "data_inspection_failed",
-        "Output data may contain inappropriate content.",
+        "Output data may contain inappropriate content. Model Studio's content inspection refused the input or "
+        "output; rephrase or change the image (the same request gets the same answer).",
+        False,
     )
 
 
