@@ -113,18 +113,22 @@ def image(source: Any, *, max_pixels: int | None = None) -> ImagePart:
     if isinstance(source, ImagePart):
         return source
     if isinstance(source, bytes | bytearray):
-        return ImagePart(data=bytes(source), max_pixels=max_pixels, label="bytes")
+        return _image_bytes(bytes(source), max_pixels, "bytes")
     if hasattr(source, "save") and hasattr(source, "size"):  # PIL.Image.Image, without importing Pillow
-        return ImagePart(data=_pil_bytes(source), max_pixels=max_pixels, label="PIL image")
+        return _image_bytes(_pil_bytes(source), max_pixels, "PIL image")
     if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
         return ImagePart(source, max_pixels=max_pixels)
     if isinstance(source, str) and not os.path.exists(source) and _looks_base64(source):
         try:
-            return ImagePart(data=base64.b64decode(source, validate=True), max_pixels=max_pixels, label="base64")
+            return _image_bytes(base64.b64decode(source, validate=True), max_pixels, "base64")
         except binascii.Error:
             pass
     data, name = _read(source, "image")
-    return ImagePart(data=data, max_pixels=max_pixels, label=name)
+    return _image_bytes(data, max_pixels, name)
+
+
+def _image_bytes(data: bytes, max_pixels: int | None, label: str) -> ImagePart:
+    return ImagePart(data=data, mime=detect_image_mime(data), max_pixels=max_pixels, label=label)
 
 
 def video(source: Any, *, fps: float | None = None) -> VideoPart:
@@ -289,6 +293,8 @@ class _Plan:
     def __init__(self, spec: ModelSpec, high_res: bool, downscale: bool) -> None:
         self.spec, self.high_res, self.downscale = spec, high_res, downscale
         self.items: dict[tuple[int, int, int], _Inline] = {}
+        self.videos: dict[tuple[int, int], VideoPart] = {}
+        """Video files given as `file://` URLs or paths, read to go inline."""
         self.media_tokens = 0
         self.text_tokens = 0
 
@@ -308,6 +314,8 @@ class _Plan:
                 self.inspect((m, p, 0), part, budget, f"Image {p} of message {m}{label}")
             else:
                 where = f"Video {p} of message {m}{label}"
+                if part.url is not None and not part.url.startswith(("http://", "https://", "data:")):
+                    part = self.videos[(m, p)] = replace(video(part.url), fps=part.fps)
                 _check_video(part, where)
                 for k, frame in enumerate(part.frames or (), 1):
                     if isinstance(frame, str):
@@ -315,12 +323,13 @@ class _Plan:
                     self.inspect((m, p, k), frame, video_frame_budget(self.spec), f"{where}, frame {k}")
 
 
-def _rebuild(message: Message, m: int, done: dict[tuple[int, int, int], ImagePart]) -> Message:
+def _rebuild(message: Message, m: int, done: dict[tuple[int, int, int], ImagePart], plan: _Plan) -> Message:
     parts: list[Part] = []
     for p, part in enumerate(message.content, 1):
         if isinstance(part, ImagePart):
             parts.append(done.get((m, p, 0), part))
         elif isinstance(part, VideoPart):
+            part = plan.videos.get((m, p), part)
             if part.frames is not None:
                 frames = tuple(done.get((m, p, k), f) for k, f in enumerate(part.frames, 1))
                 part = replace(part, frames=frames)
@@ -348,7 +357,7 @@ def prepare_media(request: ChatRequest, spec: ModelSpec, *, downscale: bool = Tr
         )
     done = {key: _finish_image(item) for key, item in plan.items.items()}
     messages = tuple(
-        _rebuild(message, m, done) if any(not isinstance(p, TextPart) for p in message.content) else message
+        _rebuild(message, m, done, plan) if any(not isinstance(p, TextPart) for p in message.content) else message
         for m, message in enumerate(request.messages, 1)
     )
     return replace(request, messages=messages)

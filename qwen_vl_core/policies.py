@@ -106,6 +106,9 @@ def normalize_messages(request: ChatRequest) -> tuple[Message, ...]:
     messages = request.messages
     lead: list[str] = []
     i = 0
+    for message in messages:
+        if message.role == "system" and any(not isinstance(p, TextPart) for p in message.content):
+            raise ValueError("A system message can only hold text; put images and videos in a user message.")
     while i < len(messages) and messages[i].role == "system":
         if messages[i].text:
             lead.append(messages[i].text)

@@ -178,6 +178,7 @@ class CompatTransport:
         self._async_http_client = async_http_client
         self._sync: openai.OpenAI | None = None
         self._async: openai.AsyncOpenAI | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def _client(self) -> openai.OpenAI:
         if self._sync is None:
@@ -187,10 +188,13 @@ class CompatTransport:
         return self._sync
 
     def _aclient(self) -> openai.AsyncOpenAI:
-        if self._async is None:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is not loop:
+            # An async client's connections belong to one event loop (each asyncio.run() makes a new one).
             self._async = openai.AsyncOpenAI(
                 api_key=self._key.get_secret_value(), http_client=self._async_http_client, **self._options
             )
+            self._async_loop = loop
         return self._async
 
     @contextmanager
@@ -274,6 +278,7 @@ class NativeTransport:
         self._async = async_http_client
         self._own_sync = http_client is None
         self._own_async = async_http_client is None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def _client(self) -> httpx.Client:
         if self._sync is None:
@@ -281,8 +286,11 @@ class NativeTransport:
         return self._sync
 
     def _aclient(self) -> httpx.AsyncClient:
-        if self._async is None:
+        loop = asyncio.get_running_loop()
+        if self._async is None or (self._own_async and self._async_loop is not loop):
+            # An async client's connections belong to one event loop (each asyncio.run() makes a new one).
             self._async = httpx.AsyncClient(timeout=self._timeout)
+            self._async_loop = loop
         return self._async
 
     def _request(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from qwen_vl_core import (
@@ -246,3 +248,17 @@ def test_stream_without_finish_reason_is_incomplete(client, dashscope_emulator) 
     with pytest.raises(IncompleteStreamError, match="no finish_reason") as info:
         client.chat(request("qvq-max"))
     assert (info.value.partial.reasoning, info.value.partial.text) == ("ab", "cd")
+
+
+# The first loop's pooled connection can only be collected after that loop is closed; Python reports
+# it as a ResourceWarning (ignored outside development mode). The point here is that the call works.
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_async_client_survives_a_new_event_loop(dashscope_emulator) -> None:
+    import asyncio
+
+    client = QwenVLClient(base_url=dashscope_emulator.base_url, api_key=dashscope_emulator.api_key)
+    dashscope_emulator.enqueue(Reply(text="one"), Reply(text="two"))
+    assert asyncio.run(client.achat(request())).text == "one"
+    assert asyncio.run(client.achat(request())).text == "two"  # a second asyncio.run: a new loop
+    del client
+    gc.collect()  # collect the first loop's connection here, under this test's filter

@@ -74,10 +74,10 @@ def test_sources(tmp_path) -> None:
     data = encoded(64, 48)
     path = tmp_path / "shot.jpg"
     path.write_bytes(data)
-    assert image(str(path)) == ImagePart(data=data, label="shot.jpg")
+    assert image(str(path)) == ImagePart(data=data, mime="image/jpeg", label="shot.jpg")
     assert image(path).data == data
     assert image(f"file://{path}").data == data
-    assert image(data) == ImagePart(data=data, label="bytes")
+    assert image(data) == ImagePart(data=data, mime="image/jpeg", label="bytes")
     assert image(base64.b64encode(data).decode()).data == data
     assert image("https://x/a.png") == ImagePart("https://x/a.png")
     pil = Image.open(io.BytesIO(data))
@@ -226,3 +226,16 @@ def test_cli_estimate_table(tmp_path) -> None:
         ["https://x/a.png", "remote", "?", "?", "?", "?", "URL (not downloaded)"],
         ["total: 2,914 image tokens for qwen3-vl-plus (max input 258,048)"],
     ]
+
+
+def test_local_video_file_url_goes_inline_and_image_mime_is_set(tmp_path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    out = prepared(VideoPart(url=f"file://{clip}", fps=1.0))[0]
+    assert out.url.startswith("data:video/mp4;base64,AAAAGGZ0eXBtcDQy")
+    assert out.fps == 1.0
+    png = tmp_path / "a.png"
+    png.write_bytes(encoded(32, 32, "PNG"))
+    from qwen_vl_core.media import image_to_url
+
+    assert image_to_url(f"file://{png}").startswith("data:image/png;base64,iVBOR")

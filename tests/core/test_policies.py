@@ -296,3 +296,9 @@ def test_builder_never_mutates_inputs() -> None:
     assert request == before
     assert extra == {"top_k": 5, "nested": {"a": [1]}}
     assert dict(TOOL.parameters) == {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+def test_images_in_a_system_message_are_an_error() -> None:
+    request = req(Message("system", (ImagePart("https://x/a.png"), TextPart("S"))), user("U"))
+    with pytest.raises(ValueError, match="A system message can only hold text"):
+        build_compat_body(request, PLUS, stream=False)
