@@ -1,0 +1,371 @@
+"""`ChatQwenVL`: LangChain chat model for Qwen3-VL and QVQ visual reasoning on Alibaba Cloud Model Studio."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput, ModelProfile
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils import secret_from_env
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+
+from qwen_vl_core import QwenVLClient, QwenVLError, get_spec, resolve_endpoint
+
+from ._convert import normalize_tool_choice
+from ._errors import to_langchain_error
+from ._output import PROVIDER, ChunkConverter, result_to_message
+from ._profile import model_profile
+from ._request import build_request
+from ._structured import StructuredMethod, structured_output
+
+__all__ = ["ChatQwenVL"]
+
+_CLIENT_LOCK = threading.Lock()
+
+
+class _ClientCache:
+    """The lazily built client and the options it was built with.
+
+    Shared by shallow copies (`bind`, `model_copy`), so they reuse one connection pool; a deep copy
+    starts empty, since HTTP clients cannot be deep-copied.
+    """
+
+    __slots__ = ("client", "options")
+
+    def __init__(self) -> None:
+        self.client: QwenVLClient | None = None
+        self.options: dict[str, Any] | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _ClientCache:
+        return _ClientCache()
+
+
+class ChatQwenVL(BaseChatModel):
+    """Qwen3-VL and QVQ visual reasoning models on Alibaba Cloud Model Studio (DashScope).
+
+    Setup:
+        Install `qwen-vl-reasoning[langchain]` and set `DASHSCOPE_API_KEY` (keys are region-specific;
+        the default region is `intl`, Singapore).
+
+    Key init args — model:
+        model: catalog name, e.g. `qwen3-vl-plus` (hybrid), `qwen3-vl-32b-thinking` (always thinks),
+            `qvq-max` (always thinks, streaming-only, no tools).
+        enable_thinking: None keeps the model's default (off for hybrid models).
+        thinking_budget: maximum reasoning tokens (Qwen3-VL only, thinking on).
+        temperature, top_p, max_tokens, seed, stop: sampling.
+        vl_high_resolution_images: raise the per-image pixel budget.
+        system_message_mode: "auto" folds a leading system prompt into the first user turn unless
+            tools are bound; "keep" / "fold" force it.
+        parallel_tool_calls: default for calls with tools (the API's default is one call per turn).
+        extra_body: any other API parameter (merged with a per-call `extra_body`, per-call wins).
+
+    Key init args — client:
+        api_key (alias `dashscope_api_key`), region (`intl` | `us` | `cn`), base_url, timeout
+        (seconds between two reads of a stream), max_retries, http_client, async_http_client.
+        Construction never needs the key or the network.
+
+    Instantiate:
+        ```python
+        from langchain_qwen_vl import ChatQwenVL
+
+        model = ChatQwenVL(model="qwen3-vl-plus", enable_thinking=True)
+        ```
+
+    Invoke:
+        ```python
+        message = model.invoke([HumanMessage(content=[
+            {"type": "image", "url": "https://example.com/plot.png"},
+            {"type": "text", "text": "What is the slope?"},
+        ])])
+        message.content                               # the answer
+        message.additional_kwargs["reasoning_content"]  # the reasoning (only when there is some)
+        message.content_blocks                        # [{"type": "reasoning", ...}, {"type": "text", ...}]
+        ```
+        `invoke` streams on the wire and aggregates whenever the model needs it (thinking on, QVQ).
+
+    Stream:
+        ```python
+        for chunk in model.stream("Describe the image"):
+            print(chunk.additional_kwargs.get("reasoning_content", ""), chunk.content, end="")
+        ```
+        The chunks add up (`+`) to the message `invoke` returns; usage and metadata come on the last.
+
+    Async:
+        `ainvoke`, `astream`, `abatch` use a native async HTTP client.
+
+    Tool calling:
+        ```python
+        model.bind_tools([get_weather], tool_choice="auto", parallel_tool_calls=True)
+        ```
+        Forced tool choice (`required` / a name) is rejected in thinking mode: a hybrid model runs
+        that call with thinking off (logged), a thinking-only model raises `ValueError`.
+
+    Structured output:
+        `with_structured_output(Schema)` (function calling by default; `json_mode` / `json_schema`
+        on hybrid models). On a hybrid model with thinking on, the structured call runs with thinking
+        off. On a thinking-only model the tool is offered with `tool_choice="auto"`, and an
+        `OutputParserException` carrying the model's text is raised if it answers without it.
+
+    Response metadata:
+        `response_metadata`: `model_name`, `finish_reason`, `request_id`, `model_provider`
+        ("dashscope"), `token_usage` (the raw usage, image / video tokens included).
+        `usage_metadata`: input / output / total, `output_token_details["reasoning"]`,
+        `input_token_details` `image` / `video` / `cache_read` when the API reports them.
+
+    Errors:
+        API failures raise classes that are both the `qwen_vl_core` error and LangChain's
+        (`ModelRateLimitError`, `ContextOverflowError`, ...), so either `except` works.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    model: str = Field(default="qwen3-vl-plus", alias="model_name")
+    """Model name from the catalog (`qwen_vl_core.KNOWN_MODELS`)."""
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("DASHSCOPE_API_KEY", default=None), alias="dashscope_api_key"
+    )
+    """DashScope key; defaults to `DASHSCOPE_API_KEY`, which is only ever sent to DashScope hosts."""
+    region: str | None = None
+    """`intl` (Singapore, default), `us` (Virginia) or `cn` (Beijing); `DASHSCOPE_REGION` if unset."""
+    base_url: str | None = None
+    """An explicit OpenAI-compatible base URL (workspace host, proxy, self-hosted server)."""
+    enable_thinking: bool | None = None
+    thinking_budget: int | None = None
+    system_message_mode: Literal["auto", "keep", "fold"] = "auto"
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    timeout: float | None = None
+    """Seconds allowed between two reads of a response; None uses the core default (600 s)."""
+    max_retries: int = 2
+    vl_high_resolution_images: bool | None = None
+    parallel_tool_calls: bool | None = None
+    """Default for calls with tools (DashScope's own default is False: one call per turn); agents
+    such as `create_agent` bind tools without it, so set it here to let them run calls in parallel."""
+    extra_body: dict[str, Any] | None = None
+    streaming: bool = False
+    """Route `invoke` through `stream` (callbacks get every token); the output is the same."""
+    http_client: Any = Field(default=None, exclude=True)
+    """An `httpx.Client` for the sync calls (proxies, custom transports)."""
+    async_http_client: Any = Field(default=None, exclude=True)
+
+    _clients: _ClientCache = PrivateAttr(default_factory=_ClientCache)
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, value: str | None) -> str | None:
+        if value is not None:
+            resolve_endpoint(region=value)  # raises a ValueError naming the valid regions
+        return value
+
+    # -- LangChain identity, serialization, tracing ------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "qwen-vl-chat"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_qwen_vl", "chat_models"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "DASHSCOPE_API_KEY"}
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "region": self.region,
+            "base_url": self.base_url,
+            "enable_thinking": self.enable_thinking,
+            "thinking_budget": self.thinking_budget,
+            "system_message_mode": self.system_message_mode,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "stop": self.stop,
+            "vl_high_resolution_images": self.vl_high_resolution_images,
+            "parallel_tool_calls": self.parallel_tool_calls,
+            "extra_body": self.extra_body,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = PROVIDER
+        model = kwargs.get("model")
+        params["ls_model_name"] = model if isinstance(model, str) else self.model
+        if not stop and self.stop:
+            params["ls_stop"] = self.stop
+        return params
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        return model_profile(get_spec(self.model))
+
+    # -- the client --------------------------------------------------------------------------------
+
+    def _wanted_client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            # Only an explicit key is handed over: the core then applies its rule that the env key
+            # never leaves for a non-DashScope host (an emulator, a proxy, a self-hosted server).
+            "api_key": self.api_key if "api_key" in self.model_fields_set else None,
+            "region": self.region,
+            "base_url": self.base_url,
+            "max_retries": self.max_retries,
+            "http_client": self.http_client,
+            "async_http_client": self.async_http_client,
+        }
+        if self.timeout is not None:
+            options["timeout"] = self.timeout
+        return options
+
+    def _get_client(self) -> QwenVLClient:
+        """The client, built on first use; a copy whose connection fields differ gets its own."""
+        options = self._wanted_client_options()
+        with _CLIENT_LOCK:
+            cache = self._clients
+            if cache.client is None or cache.options != options:
+                if cache.client is not None:  # shared with a copy that connects elsewhere
+                    cache = self._clients = _ClientCache()
+                cache.client = QwenVLClient(**options)
+                cache.options = options
+            return cache.client
+
+    # -- calls -------------------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = build_request(self, messages, stop, kwargs)
+        try:
+            result = self._get_client().chat(request)
+        except QwenVLError as exc:
+            raise to_langchain_error(exc) from exc
+        return ChatResult(generations=[ChatGeneration(message=result_to_message(result, request.model))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = build_request(self, messages, stop, kwargs)
+        try:
+            result = await self._get_client().achat(request)
+        except QwenVLError as exc:
+            raise to_langchain_error(exc) from exc
+        return ChatResult(generations=[ChatGeneration(message=result_to_message(result, request.model))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        request = build_request(self, messages, stop, kwargs)
+        convert = ChunkConverter(request.model).convert
+        try:
+            for event in self._get_client().stream(request):
+                chunk = convert(event)
+                if chunk is not None:
+                    yield chunk
+        except QwenVLError as exc:
+            raise to_langchain_error(exc) from exc
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        request = build_request(self, messages, stop, kwargs)
+        convert = ChunkConverter(request.model).convert
+        try:
+            async for event in self._get_client().astream(request):
+                chunk = convert(event)
+                if chunk is not None:
+                    yield chunk
+        except QwenVLError as exc:
+            raise to_langchain_error(exc) from exc
+
+    # -- tools and structured output ---------------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (LangChain tools, functions, pydantic models, OpenAI dicts).
+
+        `tool_choice`: "auto", "none", "required" ("any" and True mean "required"), or a tool name.
+        `parallel_tool_calls` is sent as given, False included (the API's default is False).
+        """
+        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+        if strict is not None:
+            # convert_to_openai_tool passes ready OpenAI dicts through without `strict`; copy, never mutate.
+            formatted = [{**t, "function": {**t["function"], "strict": strict}} for t in formatted]
+        if tool_choice is not None:
+            choice = normalize_tool_choice(tool_choice)
+            if isinstance(choice, dict):
+                name = choice["function"]["name"]
+                names = [t["function"]["name"] for t in formatted]
+                if name not in names:
+                    raise ValueError(f"tool_choice names {name!r}, which is not among the bound tools {names}.")
+            kwargs["tool_choice"] = choice
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: Mapping[str, Any] | type,
+        *,
+        method: StructuredMethod = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Structured output; see the class docstring for how thinking mode is handled.
+
+        On a hybrid model with thinking on, the returned runnable binds `enable_thinking=False`
+        (this instance is not changed). On a thinking-only model, function calling uses
+        `tool_choice="auto"` and raises `OutputParserException` (with the model's text) when no
+        tool call comes back. `json_mode` / `json_schema` need a model with JSON mode.
+        """
+        if kwargs:
+            raise ValueError(f"Received unsupported arguments {sorted(kwargs)}.")
+        spec = get_spec(self.model)
+        return structured_output(
+            self,
+            spec,
+            spec.thinking_enabled(self.enable_thinking),
+            schema,
+            method=method,
+            include_raw=include_raw,
+            strict=strict,
+        )
