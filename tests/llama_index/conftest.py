@@ -1,0 +1,42 @@
+"""Fixtures for the LlamaIndex adapter tests: an emulator-backed `QwenVL` factory and tiny media."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from li_support import PNG
+
+from llama_index_qwen_vl import QwenVL
+from qwen_vl_core.testing import DashScopeEmulator
+
+
+@pytest.fixture
+def emu(dashscope_emulator: DashScopeEmulator) -> DashScopeEmulator:
+    return dashscope_emulator
+
+
+@pytest.fixture
+async def make_llm(emu: DashScopeEmulator) -> AsyncIterator[Callable[..., QwenVL]]:
+    """`make_llm(model, **fields)`: a `QwenVL` pointed at the emulator, closed (sync and async) after
+    the test, inside the test's event loop."""
+    made: list[QwenVL] = []
+
+    def make(model: str = "qwen3-vl-plus", **fields: Any) -> QwenVL:
+        llm = QwenVL(model=model, base_url=emu.base_url, api_key=emu.api_key, **fields)
+        made.append(llm)
+        return llm
+
+    yield make
+    for llm in made:
+        llm.close()
+        await llm.aclose()
+
+
+@pytest.fixture
+def png_file(tmp_path: Path) -> Path:
+    path = tmp_path / "dot.png"
+    path.write_bytes(PNG)
+    return path

@@ -1,0 +1,189 @@
+"""`QwenVL` inside LlamaIndex agents, against the emulator: FunctionAgent, AgentWorkflow, ReActAgent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from llama_index.core.agent.workflow import (
+    AgentOutput,
+    AgentStream,
+    AgentWorkflow,
+    FunctionAgent,
+    ReActAgent,
+    ToolCallResult,
+)
+from llama_index.core.base.llms.types import ThinkingBlock
+from workflows.handler import WorkflowHandler
+
+from llama_index_qwen_vl import QwenVL
+from qwen_vl_core.testing import DashScopeEmulator, Reply, ToolCallReply
+
+MakeLLM = Callable[..., QwenVL]
+
+# Two deprecations inside llama-index-core 0.14.25 / llama-index-workflows, not the LLM class: the
+# workflow runs `inspect.getmembers(agent)`, touching pydantic's deprecated `__fields__`; and
+# `BaseWorkflowAgent._get_llm_response` (ReAct, early stopping) calls the deprecated `ctx.is_running`.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:is_running called from within a step:DeprecationWarning"),
+]
+
+
+def count_dots(color: str) -> int:
+    """Count the dots of a color in the image."""
+    return {"red": 3, "blue": 2}[color]
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+ROUND_1 = Reply(
+    reasoning=["I need ", "both counts."],
+    tool_calls=[
+        ToolCallReply(name="count_dots", arguments=['{"col', 'or": "red"}'], id="c_red"),
+        ToolCallReply(name="count_dots", arguments='{"color": "blue"}', id="c_blue"),
+    ],
+)
+ROUND_2 = Reply(reasoning="Now add.", tool_calls=[ToolCallReply(name="add", arguments='{"a": 3, "b": 2}', id="c_add")])
+ANSWER = Reply(reasoning="Done.", text=["There are ", "5 dots."])
+
+
+async def _drain(handler: WorkflowHandler) -> list[Any]:
+    return [event async for event in handler.stream_events()]
+
+
+async def test_function_agent_streams_two_tool_rounds_with_thinking(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+    emu.enqueue(ROUND_1, ROUND_2, ANSWER)
+    agent = FunctionAgent(tools=[count_dots, add], llm=make_llm(enable_thinking=True), system_prompt="Count carefully.")
+    handler = agent.run(user_msg="How many dots?")
+    events = await _drain(handler)
+    result = await handler
+    assert result.response.content == "There are 5 dots."
+    assert result.response.blocks[0] == ThinkingBlock(content="Done.", num_tokens=1)
+
+    thinking = "".join(e.thinking_delta or "" for e in events if isinstance(e, AgentStream))
+    assert thinking == "I need both counts.Now add.Done."
+    answer = "".join(e.delta for e in events if isinstance(e, AgentStream))
+    assert answer == "There are 5 dots."
+    results = [(e.tool_name, e.tool_kwargs, e.tool_output.content) for e in events if isinstance(e, ToolCallResult)]
+    assert results == [
+        ("count_dots", {"color": "red"}, "3"),
+        ("count_dots", {"color": "blue"}, "2"),
+        ("add", {"a": 3, "b": 2}, "5"),
+    ]
+
+    assert len(emu.requests) == 3
+    first, second, third = (r.body for r in emu.requests)
+    assert first["parallel_tool_calls"] is True
+    assert first["messages"] == [
+        {"role": "system", "content": "Count carefully."},
+        {"role": "user", "content": "How many dots?"},
+    ]
+    assert third["messages"][2:] == [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "c_red",
+                    "type": "function",
+                    "function": {"name": "count_dots", "arguments": '{"color": "red"}'},
+                },
+                {
+                    "id": "c_blue",
+                    "type": "function",
+                    "function": {"name": "count_dots", "arguments": '{"color": "blue"}'},
+                },
+            ],
+        },
+        {"role": "tool", "content": "3", "tool_call_id": "c_red"},
+        {"role": "tool", "content": "2", "tool_call_id": "c_blue"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "c_add", "type": "function", "function": {"name": "add", "arguments": '{"a": 3, "b": 2}'}}
+            ],
+        },
+        {"role": "tool", "content": "5", "tool_call_id": "c_add"},
+    ]
+    assert second["messages"] == third["messages"][:5]
+    assert all(r.body["enable_thinking"] is True for r in emu.requests)
+
+
+async def test_function_agent_without_streaming(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+    emu.enqueue(ROUND_2, ANSWER)
+    agent = FunctionAgent(tools=[add], llm=make_llm(), streaming=False)
+    result = await agent.run(user_msg="3 + 2?")
+    assert result.response.content == "There are 5 dots."
+    assert [r.body.get("stream", False) for r in emu.requests] == [False, False]
+
+
+async def test_function_agent_initial_tool_choice_is_forced(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+    emu.enqueue(ROUND_2, ANSWER)
+    agent = FunctionAgent(tools=[add], llm=make_llm(), initial_tool_choice="add")
+    await agent.run(user_msg="3 + 2?")
+    assert emu.requests[0].body["tool_choice"] == {"type": "function", "function": {"name": "add"}}
+    assert "tool_choice" not in emu.requests[1].body
+
+
+async def test_function_agent_early_stopping_sends_no_trailing_system(
+    make_llm: MakeLLM, emu: DashScopeEmulator
+) -> None:
+    emu.enqueue(ROUND_2, Reply(text="Stopped: 5."))
+    agent = FunctionAgent(tools=[add], llm=make_llm(), system_prompt="Be quick.", early_stopping_method="generate")
+    result = await agent.run(user_msg="3 + 2?", max_iterations=1)
+    assert result.response.content == "Stopped: 5."
+    # memory holds only the user turn; the trailing system message goes in as user text
+    assert emu.last_request.body["messages"] == [
+        {
+            "role": "user",
+            "content": (
+                "Be quick.\n\n3 + 2?\n\nYou have reached the maximum number of iterations (1).\n"
+                "Based on the information gathered so far, please provide a helpful final response to the user's "
+                "original query.\nDo not attempt to use any more tools. Simply summarize what you have learned and "
+                "provide the best possible answer."
+            ),
+        }
+    ]
+
+
+async def test_agent_workflow_picks_function_agent_and_streams(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+    emu.enqueue(ROUND_2, ANSWER)
+    workflow = AgentWorkflow.from_tools_or_functions([add], llm=make_llm(enable_thinking=True))
+    assert isinstance(workflow.agents["Agent"], FunctionAgent)
+    handler = workflow.run(user_msg="3 + 2?")
+    events = await _drain(handler)
+    result = await handler
+    assert result.response.content == "There are 5 dots."
+    assert [e.thinking_delta for e in events if isinstance(e, AgentStream) and e.thinking_delta] == [
+        "Now add.",
+        "Done.",
+    ]
+    assert [e.tool_name for e in events if isinstance(e, ToolCallResult)] == ["add"]
+
+
+REACT_STEP = 'Thought: I need to add.\nAction: add\nAction Input: {"a": 3, "b": 2}'
+REACT_ANSWER = "Thought: I can answer.\nAnswer: 5"
+
+
+async def test_react_agent_with_qvq(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+    emu.enqueue(Reply(reasoning="Use the tool.", text=REACT_STEP), Reply(reasoning="Got it.", text=REACT_ANSWER))
+    llm = make_llm("qvq-max")
+    workflow = AgentWorkflow.from_tools_or_functions([add], llm=llm)
+    agent = workflow.agents["Agent"]
+    assert isinstance(agent, ReActAgent)
+    handler = workflow.run(user_msg="3 + 2?")
+    events = await _drain(handler)
+    result = await handler
+    assert result.response.content == "5"
+    assert "".join(e.thinking_delta or "" for e in events if isinstance(e, AgentStream)) == "Use the tool.Got it."
+    outputs = [e for e in events if isinstance(e, AgentOutput)]
+    assert outputs[0].tool_calls[0].tool_kwargs == {"a": 3, "b": 2}
+    assert all(r.body["stream"] is True and "tools" not in r.body for r in emu.requests)
+    assert emu.requests[1].body["messages"][-1]["role"] == "user"
+    assert "Observation: 5" in str(emu.requests[1].body["messages"])
