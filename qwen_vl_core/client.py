@@ -18,7 +18,7 @@ from .accumulator import ChatResult, StreamAccumulator
 from .catalog import get_spec
 from .errors import IncompleteStreamError, QwenVLError
 from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta
-from .media import prepare_media
+from .media import prepare_media, remote_image_urls, with_fetched_images
 from .parse_compat import CompatStreamParser, events_from_compat_response
 from .parse_native import NativeStreamParser, events_from_native_response
 from .policies import apply_policies
@@ -27,7 +27,16 @@ from .request_compat import serialize_compat
 from .request_native import serialize_native
 from .sse import LineSplitter, SSEDecoder
 from .think_tags import ThinkTagSplitter
-from .transport import TIMEOUT_ERRORS, TRANSPORT_ERRORS, CompatTransport, NativeTransport, RawResponse, Transport
+from .transport import (
+    TIMEOUT_ERRORS,
+    TRANSPORT_ERRORS,
+    CompatTransport,
+    NativeTransport,
+    RawResponse,
+    Transport,
+    afetch_image,
+    fetch_image,
+)
 from .types import ChatRequest
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "QwenVLClient"]
@@ -161,6 +170,7 @@ class QwenVLClient:
         parse_think_tags: bool | None = None,
         thinking_via_chat_template: bool | None = None,
         downscale_images: bool = True,
+        inline_remote_images: bool = False,
     ) -> None:
         self.endpoint: Endpoint = resolve_endpoint(region=region, base_url=base_url, protocol=protocol)
         self._api_key = api_key
@@ -170,6 +180,8 @@ class QwenVLClient:
         """Send thinking switches as `chat_template_kwargs`; None: on for non-DashScope servers."""
         self.downscale_images = downscale_images
         """Resize inline images above the model's pixel budget before sending (needs Pillow)."""
+        self.inline_remote_images = inline_remote_images
+        """Download http(s) images and send them inline (Ollama's OpenAI endpoint takes no image URLs)."""
         self._transport_options: dict[str, Any] = {
             "timeout": timeout,
             "connect_timeout": connect_timeout,
@@ -201,6 +213,18 @@ class QwenVLClient:
             cls = NativeTransport if self.protocol == "dashscope" else CompatTransport
             self._transport = cls(base_url=self.endpoint.base_url, api_key=self._key(), **self._transport_options)
         return self._transport
+
+    def _inline(self, request: ChatRequest) -> ChatRequest:
+        if not self.inline_remote_images:
+            return request
+        urls = remote_image_urls(request)
+        return with_fetched_images(request, {url: fetch_image(url) for url in urls})
+
+    async def _ainline(self, request: ChatRequest) -> ChatRequest:
+        if not self.inline_remote_images:
+            return request
+        urls = remote_image_urls(request)
+        return with_fetched_images(request, {url: await afetch_image(url) for url in urls})
 
     def _body(self, request: ChatRequest, *, stream: bool) -> tuple[dict[str, Any], bool]:
         spec = get_spec(request.model)
@@ -234,7 +258,7 @@ class QwenVLClient:
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         """Stream neutral events; the last one is `StreamEnd`. Errors carry `partial`."""
-        body, _ = self._body(request, stream=True)
+        body, _ = self._body(self._inline(request), stream=True)
         yield from self._stream_body(body)
 
     def _stream_body(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
@@ -255,7 +279,7 @@ class QwenVLClient:
                 raise state.error
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        body, _ = self._body(request, stream=True)
+        body, _ = self._body(await self._ainline(request), stream=True)
         async for event in self._astream_body(body):
             yield event
 
@@ -281,7 +305,7 @@ class QwenVLClient:
 
     def chat(self, request: ChatRequest) -> ChatResult:
         """One final result; streams under the hood when the model or thinking mode needs it."""
-        body, wire_stream = self._body(request, stream=False)
+        body, wire_stream = self._body(self._inline(request), stream=False)
         acc = StreamAccumulator()
         if wire_stream:
             for event in self._stream_body(body):
@@ -293,7 +317,7 @@ class QwenVLClient:
         return acc.result()
 
     async def achat(self, request: ChatRequest) -> ChatResult:
-        body, wire_stream = self._body(request, stream=False)
+        body, wire_stream = self._body(await self._ainline(request), stream=False)
         acc = StreamAccumulator()
         if wire_stream:
             async for event in self._astream_body(body):

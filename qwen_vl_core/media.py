@@ -44,9 +44,11 @@ __all__ = [
     "image",
     "image_to_url",
     "prepare_media",
+    "remote_image_urls",
     "user_message",
     "video",
     "video_to_url",
+    "with_fetched_images",
 ]
 
 MAX_DATA_URL_BYTES = 10 * 1024 * 1024
@@ -360,4 +362,30 @@ def prepare_media(request: ChatRequest, spec: ModelSpec, *, downscale: bool = Tr
         _rebuild(message, m, done, plan) if any(not isinstance(p, TextPart) for p in message.content) else message
         for m, message in enumerate(request.messages, 1)
     )
+    return replace(request, messages=messages)
+
+
+def remote_image_urls(request: ChatRequest) -> list[str]:
+    """The http(s) image URLs in a request (for callers who asked to inline them)."""
+    urls = [
+        p.url
+        for m in request.messages
+        for p in m.content
+        if isinstance(p, ImagePart) and p.url is not None and _is_remote(p.url)
+    ]
+    return list(dict.fromkeys(urls))
+
+
+def with_fetched_images(request: ChatRequest, fetched: dict[str, bytes]) -> ChatRequest:
+    """Replace remote image URLs by the bytes fetched for them; `prepare_media` then checks and sizes them."""
+    if not fetched:
+        return request
+
+    def swap(part: Part) -> Part:
+        if isinstance(part, ImagePart) and part.url in fetched:
+            data = fetched[part.url]
+            return ImagePart(data=data, mime=detect_image_mime(data), max_pixels=part.max_pixels, label=part.url)
+        return part
+
+    messages = tuple(replace(m, content=tuple(swap(p) for p in m.content)) for m in request.messages)
     return replace(request, messages=messages)

@@ -34,6 +34,8 @@ __all__ = [
     "NativeTransport",
     "RawResponse",
     "Transport",
+    "afetch_image",
+    "fetch_image",
     "retry_delay",
 ]
 
@@ -131,6 +133,34 @@ def _json_body(content: bytes, status: int) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise APIStatusError(f"HTTP {status} with a body that is not JSON: {content[:300]!r}", status=status)
     return value
+
+
+_FETCH_LIMIT = 20 * 1024 * 1024
+
+
+def _fetched(response: httpx.Response, url: str) -> bytes:
+    if response.status_code >= 400:
+        raise APIConnectionError(f"Could not fetch the image {url!r} to send it inline: HTTP {response.status_code}")
+    if len(response.content) > _FETCH_LIMIT:
+        raise APIConnectionError(f"The image {url!r} is over {_FETCH_LIMIT:,} bytes; not inlined.")
+    return response.content
+
+
+def fetch_image(url: str, timeout: float = 30.0) -> bytes:
+    """Download an image the caller asked to inline (servers such as Ollama take no image URLs)."""
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+            return _fetched(client.get(url), url)
+    except TRANSPORT_ERRORS as exc:
+        raise APIConnectionError(f"Could not fetch the image {url!r} to send it inline: {exc}") from exc
+
+
+async def afetch_image(url: str, timeout: float = 30.0) -> bytes:
+    try:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
+            return _fetched(await client.get(url), url)
+    except TRANSPORT_ERRORS as exc:
+        raise APIConnectionError(f"Could not fetch the image {url!r} to send it inline: {exc}") from exc
 
 
 class Transport(Protocol):

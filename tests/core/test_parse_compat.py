@@ -322,3 +322,38 @@ def test_any_rechunking_gives_the_same_result(reasoning, answer, arguments, cuts
     assert pieces.result() == expected
     assert (expected.reasoning, expected.text) == (reasoning, answer)
     assert [c.arguments for c in expected.tool_calls] == ([arguments] if arguments else [])
+
+
+@needs_samples
+def test_vllm_nonstream_instruct_response() -> None:
+    body = json.loads((SAMPLES / "vllm-ascend-docs-qwen3-vl-8b-instruct-nonstream.json").read_text())
+    acc = StreamAccumulator()
+    for event in events_from_compat_response(body, None):
+        acc.add(event)
+    result = acc.result()
+    assert (result.reasoning, result.text, result.tool_calls, result.finish_reason) == (
+        "",
+        "The text in the illustration is: **TONGYI Qwen**",
+        (),
+        "stop",
+    )
+    assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.total_tokens) == (107, 16, 123)
+    assert result.model == "Qwen/Qwen3-VL-8B-Instruct"
+
+
+@needs_samples
+def test_logged_compat_error_bodies() -> None:
+    from qwen_vl_core.errors import error_from_body
+
+    lines = (SAMPLES / "errors-compat-captured-in-logs.jsonl").read_text().splitlines()
+    errors = [error_from_body(400, line) for line in lines]
+    assert [(type(e).__name__, e.code, e.request_id) for e in errors] == [
+        ("InvalidRequestError", "invalid_parameter_error", "c99fa8f2-1154-9420-a8ce-57717ca32ee6"),
+        ("InvalidRequestError", "invalid_parameter_error", "b41c1495-d9a4-4878-8ec5-48bb55fc921b"),
+        ("InvalidRequestError", "invalid_parameter_error", "e8f6616b-f52b-4a64-be71-4c9d44841840"),
+        ("ContextOverflowError", "invalid_parameter_error", "262914be-bc46-9270-9a8c-9940431806a3"),
+    ]
+    assert errors[1].message == (
+        "<400> InternalError.Algo.InvalidParameter: 'messages' must contain the word 'json' in some form, to use "
+        "'response_format' of type 'json_object'."
+    )

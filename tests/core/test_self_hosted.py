@@ -80,3 +80,50 @@ def test_endpoint_dialects() -> None:
 def test_hugging_face_ids_resolve() -> None:
     spec = get_spec("Qwen/Qwen3-VL-8B-Thinking")
     assert (spec.family, spec.thinking, spec.known) == ("qwen3-vl-8b-thinking", "only", True)
+
+
+def test_inline_remote_images_for_servers_that_take_no_urls(tmp_path, dashscope_emulator) -> None:
+    import asyncio
+    import functools
+    import http.server
+    import io
+    import threading
+
+    from PIL import Image
+
+    from qwen_vl_core import ChatRequest, ImagePart, Message, QwenVLClient, TextPart
+    from qwen_vl_core.testing import Reply
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (1, 2, 3)).save(buffer, "PNG")
+    (tmp_path / "cat.png").write_bytes(buffer.getvalue())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/cat.png"
+    request = ChatRequest(model="qwen3-vl-plus", messages=(Message("user", (ImagePart(url), TextPart("?"))),))
+    try:
+        client = QwenVLClient(base_url=dashscope_emulator.base_url, api_key="test-key", inline_remote_images=True)
+        dashscope_emulator.enqueue(Reply(text="a cat"), Reply(text="a cat"))
+        assert client.chat(request).text == "a cat"
+        sent = dashscope_emulator.last_request.body["messages"][0]["content"][0]["image_url"]["url"]
+        assert sent == "data:image/png;base64," + __import__("base64").b64encode(buffer.getvalue()).decode()
+        async def ask_and_close() -> str:
+            try:
+                return (await client.achat(request)).text
+            finally:
+                await client.aclose()
+
+        assert asyncio.run(ask_and_close()) == "a cat"
+        assert dashscope_emulator.last_request.body["messages"][0]["content"][0]["image_url"]["url"] == sent
+        client.close()
+        plain = QwenVLClient(base_url=dashscope_emulator.base_url, api_key="test-key")
+        dashscope_emulator.enqueue(Reply(text="ok"))
+        plain.chat(request)
+        assert dashscope_emulator.last_request.body["messages"][0]["content"][0]["image_url"]["url"] == url
+        plain.close()
+    finally:
+        server.shutdown()
+        server.server_close()
