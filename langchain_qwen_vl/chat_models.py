@@ -135,7 +135,10 @@ class ChatQwenVL(BaseChatModel):
     region: str | None = None
     """`intl` (Singapore, default), `us` (Virginia) or `cn` (Beijing); `DASHSCOPE_REGION` if unset."""
     base_url: str | None = None
-    """An explicit OpenAI-compatible base URL (workspace host, proxy, self-hosted server)."""
+    """An explicit base URL (workspace host, proxy, self-hosted server): the protocol's root."""
+    protocol: Literal["openai", "dashscope"] = "openai"
+    """Wire protocol: the OpenAI-compatible mode (`…/compatible-mode/v1`) or the native DashScope API
+    (`…/api/v1`); the results are the same."""
     enable_thinking: bool | None = None
     thinking_budget: int | None = None
     system_message_mode: Literal["auto", "keep", "fold"] = "auto"
@@ -154,6 +157,14 @@ class ChatQwenVL(BaseChatModel):
     extra_body: dict[str, Any] | None = None
     streaming: bool = False
     """Route `invoke` through `stream` (callbacks get every token); the output is the same."""
+    downscale_images: bool = True
+    """Resize inline images above the model's pixel budget before sending (same tokens, fewer bytes)."""
+    inline_remote_images: bool = False
+    """Download http(s) images and send them inline (Ollama's OpenAI endpoint takes no image URLs)."""
+    parse_think_tags: bool | None = None
+    """Split `<think>…</think>` out of the answer; None: on for thinking models on non-DashScope servers."""
+    thinking_via_chat_template: bool | None = None
+    """Send `enable_thinking` as `chat_template_kwargs`; None: on for non-DashScope servers (vLLM, SGLang)."""
     http_client: Any = Field(default=None, exclude=True)
     """An `httpx.Client` for the sync calls (proxies, custom transports)."""
     async_http_client: Any = Field(default=None, exclude=True)
@@ -191,6 +202,7 @@ class ChatQwenVL(BaseChatModel):
             "model": self.model,
             "region": self.region,
             "base_url": self.base_url,
+            "protocol": self.protocol,
             "enable_thinking": self.enable_thinking,
             "thinking_budget": self.thinking_budget,
             "system_message_mode": self.system_message_mode,
@@ -225,7 +237,12 @@ class ChatQwenVL(BaseChatModel):
             "api_key": self.api_key if "api_key" in self.model_fields_set else None,
             "region": self.region,
             "base_url": self.base_url,
+            "protocol": self.protocol,
             "max_retries": self.max_retries,
+            "downscale_images": self.downscale_images,
+            "inline_remote_images": self.inline_remote_images,
+            "parse_think_tags": self.parse_think_tags,
+            "thinking_via_chat_template": self.thinking_via_chat_template,
             "http_client": self.http_client,
             "async_http_client": self.async_http_client,
         }

@@ -107,6 +107,17 @@ class QwenVL(FunctionCallingLLM):
     downscale_images: bool = Field(
         default=True, description="Resize inline images above the model's pixel budget before sending."
     )
+    inline_remote_images: bool = Field(
+        default=False, description="Download http(s) images and send them inline (Ollama takes no image URLs)."
+    )
+    parse_think_tags: bool | None = Field(
+        default=None,
+        description="Split <think>...</think> out of the answer; None: on for thinking models off DashScope.",
+    )
+    thinking_via_chat_template: bool | None = Field(
+        default=None,
+        description="Send enable_thinking as chat_template_kwargs; None: on for non-DashScope servers (vLLM, SGLang).",
+    )
     timeout: float | None = Field(default=DEFAULT_TIMEOUT, description="Seconds allowed between two reads.")
     max_retries: int = Field(default=2, ge=0)
     additional_kwargs: dict[str, Any] = Field(
@@ -164,6 +175,9 @@ class QwenVL(FunctionCallingLLM):
             self.timeout,
             self.max_retries,
             self.downscale_images,
+            self.inline_remote_images,
+            self.parse_think_tags,
+            self.thinking_via_chat_template,
             id(self.http_client),
             id(self.async_http_client),
         )
@@ -176,6 +190,9 @@ class QwenVL(FunctionCallingLLM):
                 timeout=self.timeout,
                 max_retries=self.max_retries,
                 downscale_images=self.downscale_images,
+                inline_remote_images=self.inline_remote_images,
+                parse_think_tags=self.parse_think_tags,
+                thinking_via_chat_template=self.thinking_via_chat_template,
                 http_client=self.http_client,
                 async_http_client=self.async_http_client,
             )
