@@ -110,6 +110,7 @@ def test_inline_remote_images_for_servers_that_take_no_urls(tmp_path, dashscope_
         assert client.chat(request).text == "a cat"
         sent = dashscope_emulator.last_request.body["messages"][0]["content"][0]["image_url"]["url"]
         assert sent == "data:image/png;base64," + __import__("base64").b64encode(buffer.getvalue()).decode()
+
         async def ask_and_close() -> str:
             try:
                 return (await client.achat(request)).text
