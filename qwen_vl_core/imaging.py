@@ -160,14 +160,19 @@ def fit_image(data: bytes, mime: str, budget: ImageBudget, *, force_encode: bool
     from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(data)) as opened:
-        img = ImageOps.exif_transpose(opened) or opened
-        target = smart_resize(img.height, img.width, budget.factor, budget.min_pixels, budget.max_pixels)
-        needs_resize = img.height * img.width > budget.max_pixels
+        rotated = opened.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientation: a quarter turn
+        height, width = (opened.width, opened.height) if rotated else (opened.height, opened.width)
+        target = smart_resize(height, width, budget.factor, budget.min_pixels, budget.max_pixels)
+        needs_resize = height * width > budget.max_pixels
         if not (needs_resize or force_encode):
             return None
+        if needs_resize and opened.format == "JPEG":
+            # Let the JPEG decoder scale by 1/2, 1/4 or 1/8 while decoding (never below the target).
+            draft = (target[0], target[1]) if rotated else (target[1], target[0])
+            opened.draft("RGB", draft)
+        img = ImageOps.exif_transpose(opened) or opened
         img.load()
-        if needs_resize:
-            height, width = target
-            img = img.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        if needs_resize and (img.height, img.width) != target:
+            img = img.resize((target[1], target[0]), Image.Resampling.BICUBIC, reducing_gap=3.0)
         out, out_mime = _encode(img, source_mime=mime)
         return EncodedImage(out, out_mime, int(img.width), int(img.height), needs_resize)

@@ -239,3 +239,13 @@ def test_local_video_file_url_goes_inline_and_image_mime_is_set(tmp_path) -> Non
     from qwen_vl_core.media import image_to_url
 
     assert image_to_url(f"file://{png}").startswith("data:image/png;base64,iVBOR")
+
+
+def test_exif_rotation_is_applied_before_sizing() -> None:
+    img = Image.open(io.BytesIO(encoded(4000, 3000)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", exif=exif, quality=95)
+    out = prepared(image(buffer.getvalue()))[0]
+    assert Image.open(io.BytesIO(decode(out.url)[1])).size == (1376, 1856)
