@@ -212,18 +212,21 @@ def error_from_payload(
     """Build an error from a compat `{"error": {...}}` or native `{"code", "message"}` payload."""
     inner = payload.get("error")
     body: Mapping[str, Any] = inner if isinstance(inner, Mapping) else payload
+    if isinstance(inner, str) and inner:  # vLLM: {"error": "Unauthorized"}
+        body = {"message": inner}
     message = str(body.get("message") or "The API returned an error without a message.")
-    code = body.get("code") or body.get("type")
+    raw_code = body.get("code") or body.get("type")
+    code = str(raw_code) if raw_code not in (None, "") else None  # vLLM sends the HTTP status as an int
     rid = payload.get("request_id") or request_id
     if rid is None:
         response_id = payload.get("id")
         if isinstance(response_id, str) and response_id.startswith("chatcmpl-"):
             rid = response_id.removeprefix("chatcmpl-")
     cls: type[APIStatusError] = StreamError if mid_stream else _class_for(status, code, message)
-    hint = _CODE_HINTS.get(str(code)) or _HINTS.get(cls)
+    hint = (_CODE_HINTS.get(code) if code else None) or _HINTS.get(cls)
     if hint and hint not in message:
         message = f"{message} {hint}"
-    error = cls(message, status=status, code=str(code) if code else None, request_id=rid, partial=partial)
+    error = cls(message, status=status, code=code, request_id=rid, partial=partial)
     if code in _NOT_RETRYABLE_CODES:
         error.retryable = False
     return error

@@ -8,9 +8,13 @@
         ...
         assert emu.last_request.body["model"] == "qwen3-vl-plus"
 
-It speaks the OpenAI-compatible chat protocol byte for byte as captured from Model Studio,
-enforces DashScope's parameter rules with their real messages, and can inject faults. The
-`dashscope_emulator` pytest fixture lives in `qwen_vl_core.testing.pytest_plugin`.
+It speaks both DashScope protocols byte for byte as captured from Model Studio: the
+OpenAI-compatible one at `base_url` and the native one at `native_base_url` (streaming switched
+on by the `X-DashScope-SSE: enable` or `Accept: text/event-stream` header), with the same scripts,
+the same faults and the same parameter rules, reported with the real messages. With
+`flavour="vllm"` it is a vLLM-like self-hosted server at `/v1` instead (`reasoning` field, or no
+reasoning parser at all), without DashScope's rules. The `dashscope_emulator` pytest fixture lives
+in `qwen_vl_core.testing.pytest_plugin`.
 """
 
 from __future__ import annotations

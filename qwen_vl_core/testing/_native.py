@@ -60,7 +60,8 @@ _BAD_BODY = "The request body is not valid JSON."  # [I] not captured
 
 def is_native_stream(headers: Mapping[str, str]) -> bool:
     """SSE is on with `X-DashScope-SSE: enable` or, as the .NET SDK recordings show, `Accept: text/event-stream`."""
-    return headers.get("x-dashscope-sse", "").lower() == "enable" or "text/event-stream" in headers.get("accept", "")
+    sse = headers.get("x-dashscope-sse", "").lower() == "enable"
+    return sse or "text/event-stream" in headers.get("accept", "").lower()
 
 
 class _Usage:
@@ -80,7 +81,7 @@ class _Usage:
         text_tokens = self._input - self._images
         self._details = f'"input_tokens_details":{{"image_tokens":{self._images},"text_tokens":{text_tokens}}},'
 
-    def json(self, out: int, reasoning: int) -> str:
+    def at(self, out: int, reasoning: int) -> str:
         if self._scripted is not None:
             return dumps(self._scripted if out >= self._total else self._scaled(self._scripted, out, reasoning))
         inputs = self._details if self._images else ""
@@ -125,7 +126,7 @@ def _result(event: int, choice: str, usage: str, tail: str) -> bytes:
 
 
 def _events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
-    usage = ctx.usage.json
+    usage = ctx.usage.at
     tail = f',"request_id":{dumps(ctx.request_id)}}}{ctx.sep}'
     event = out = reasoning = 0
     for piece in reply.pieces(reply.reasoning):
@@ -188,7 +189,7 @@ def _completion_body(reply: Reply, ctx: _Context) -> bytes:
     if reasoning:
         message["reasoning_content"] = reasoning
     reasoning_count, total = piece_counts(reply)
-    usage = ctx.usage.json(total, reasoning_count)
+    usage = ctx.usage.at(total, reasoning_count)
     choice = dumps({"finish_reason": reply.resolved_finish_reason, "message": message})
     return f'{{"output":{{"choices":[{choice}]}},"usage":{usage},"request_id":{dumps(ctx.request_id)}}}'.encode()
 

@@ -110,8 +110,8 @@ class Reply:
     route's own shape (compat `prompt_tokens`..., native `input_tokens`...): natively it is the
     final cumulative usage, and earlier events get proportionally smaller counts. `delay` is slept
     before every streamed event (once before a non-stream body). `model` overrides the echoed
-    request model; `request_id` fixes the `x-request-id` header, the `chatcmpl-<request_id>` id and
-    the native `request_id`.
+    request model (the native protocol echoes none); `request_id` fixes the `x-request-id`
+    header, the `chatcmpl-<request_id>` id and the native `request_id`.
     """
 
     reasoning: str | Sequence[str] = ""

@@ -256,6 +256,7 @@ def test_scripted_usage_is_the_final_usage_verbatim(emu, client):
     [
         ({"X-DashScope-SSE": "enable"}, True),
         ({"Accept": "text/event-stream"}, True),  # what the .NET SDK recordings sent
+        ({"Accept": "application/json, Text/Event-Stream"}, True),
         ({"X-DashScope-SSE": "enable", "Accept": "text/event-stream", "X-Accel-Buffering": "no"}, True),
         ({"Accept": "application/json"}, False),
         ({"X-DashScope-SSE": "disable"}, False),
@@ -498,7 +499,7 @@ def with_items(*items: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"role": "user", "content": [*items, {"text": "Describe."}]}]
 
 
-THINK = {"enable_thinking": True, "incremental_output": True}
+THINK: dict[str, Any] = {"enable_thinking": True, "incremental_output": True}
 RULE_CASES = [
     pytest.param(native("qvq-max"), False, STREAM_ONLY, id="stream-only"),
     pytest.param(

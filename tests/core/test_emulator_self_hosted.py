@@ -7,6 +7,7 @@ thinking switch through `chat_template_kwargs`, and no DashScope key sent to a f
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -132,9 +133,15 @@ def test_non_stream_message_per_option(options, message) -> None:
     with DashScopeEmulator(flavour="vllm", api_key=None, **options) as emu:
         emu.enqueue(SCRIPT)
         r = httpx.post(emu.base_url + "/chat/completions", json={"model": MODEL, "messages": USER})
-    fixed = {"refusal": None, "annotations": None, "audio": None, "function_call": None, "tool_calls": []}
+    fixed: dict[str, Any] = {
+        "refusal": None,
+        "annotations": None,
+        "audio": None,
+        "function_call": None,
+        "tool_calls": [],
+    }
     assert r.json()["choices"][0]["message"] == {"role": "assistant", **fixed, **message}
-    assert r.json()["usage"] == {"prompt_tokens": 1, "total_tokens": 17, "completion_tokens": 16}
+    assert r.json()["usage"] == {"prompt_tokens": 1, "total_tokens": 16, "completion_tokens": 15}
 
 
 def test_inline_tags_are_cut_across_chunks() -> None:
@@ -193,7 +200,7 @@ def test_client_reads_the_reasoning_field(vllm) -> None:
         REASONING,
         TEXT,
         (),
-        Usage(1, 16, 17, raw={"prompt_tokens": 1, "total_tokens": 17, "completion_tokens": 16}),
+        Usage(1, 15, 16, raw={"prompt_tokens": 1, "total_tokens": 16, "completion_tokens": 15}),
         "stop",
         MODEL,
         "chatcmpl-fixed",
@@ -278,13 +285,15 @@ def test_tool_calls(vllm) -> None:
     tool = ToolSpec("get_weather", "", {"type": "object"})
     client = client_for(vllm)
     events = list(client.stream(request(tools=(tool,))))
-    assert [e for e in events if type(e) is ToolCallDelta] == [
+    deltas = [e for e in events if type(e) is ToolCallDelta]
+    generated = deltas[2].id or ""
+    assert deltas == [
         ToolCallDelta(0, "chatcmpl-tool-1", "get_weather", '{"city": '),
         ToolCallDelta(0, None, None, '"Hangzhou"}'),
-        ToolCallDelta(1, events[-4].id, "f", ""),  # type: ignore[attr-defined]
+        ToolCallDelta(1, generated, "f", ""),
     ]
-    assert events[-4].id.startswith("chatcmpl-tool-")  # type: ignore[attr-defined]
-    assert events[-1].finish_reason == "tool_calls"  # type: ignore[attr-defined]
+    assert re.fullmatch(r"chatcmpl-tool-[0-9a-f]{32}", generated)
+    assert events[-1] == StreamEnd("tool_calls", MODEL, events[-1].response_id, None)  # type: ignore[union-attr]
     vllm.enqueue(Reply(tool_calls=calls[:1]))
     assert client.chat(request(tools=(tool,))).tool_calls == (
         ParsedToolCall(0, "chatcmpl-tool-1", "get_weather", '{"city": "Hangzhou"}', {"city": "Hangzhou"}),
@@ -292,30 +301,41 @@ def test_tool_calls(vllm) -> None:
     client.close()
 
 
-def test_errors(vllm) -> None:
+def test_error_body_shape(vllm) -> None:
+    vllm.enqueue(ErrorReply(429, "rate limited", type="RateLimitError", retry_after=2))
+    r = httpx.post(vllm.base_url + "/chat/completions", json={"model": MODEL, "messages": USER})
+    assert (r.status_code, r.headers["retry-after"]) == (429, "2")
+    assert r.text == '{"error":{"message":"rate limited","type":"RateLimitError","param":null,"code":429}}'
+
+
+def test_error_with_integer_code_is_a_rate_limit_error(vllm) -> None:
     vllm.enqueue(ErrorReply(429, "rate limited", type="RateLimitError"))
     client = client_for(vllm)
-    with pytest.raises(RateLimitError) as info:
-        client.chat(request("qwen3-vl-plus"))
-    assert (info.value.status, info.value.message) == (
-        429,
-        "rate limited Slow down or raise the quota; the call can be retried after a pause.",
-    )
-    vllm.enqueue(
-        Reply(reasoning="abcdef", chunk_size=2, fault=ErrorFrame(2, "engine died", type="InternalServerError"))
-    )
-    with pytest.raises(StreamError) as stream_info:
-        client.chat(request())
-    assert stream_info.value.partial.reasoning == "abcd"
-    assert stream_info.value.message == "engine died"
-    client.close()
-    raw = httpx.post(vllm.base_url + "/chat/completions", json={"model": MODEL, "messages": USER})
-    assert raw.status_code == 200
+    try:
+        with pytest.raises(RateLimitError) as info:
+            client.chat(request("qwen3-vl-plus"))
+    finally:
+        client.close()
+    assert (info.value.status, info.value.code) == (429, "429")
 
 
 def test_429_is_retried(vllm) -> None:
     vllm.enqueue(ErrorReply(429, "rate limited", retry_after=0.01), Reply(text="ok"))
     client = client_for(vllm, max_retries=1)
-    assert client.chat(request("qwen3-vl-plus")).text == "ok"
+    try:
+        assert client.chat(request("qwen3-vl-plus")).text == "ok"
+    finally:
+        client.close()
     assert len(vllm.requests) == 2
+
+
+def test_mid_stream_error_frame(vllm) -> None:
+    vllm.enqueue(
+        Reply(reasoning="abcdef", chunk_size=2, fault=ErrorFrame(2, "engine died", type="InternalServerError"))
+    )
+    client = client_for(vllm)
+    with pytest.raises(StreamError) as info:
+        client.chat(request())
     client.close()
+    assert (info.value.message, info.value.code) == ("engine died", "400")
+    assert info.value.partial.reasoning == "ab"
