@@ -19,6 +19,7 @@ __all__ = [
     "compat_message",
     "compat_part",
     "compat_tool",
+    "request_params",
     "sampling_params",
     "serialize_compat",
     "tool_choice_param",
@@ -96,33 +97,40 @@ def sampling_params(request: ChatRequest) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def request_params(resolved: ResolvedRequest) -> dict[str, Any]:
+    """Everything but messages and streaming switches; the same keys in both protocols
+    (top level in compat, under `parameters` natively), with `extra_body` merged last."""
+    request = resolved.request
+    params = sampling_params(request)
+    if request.tools:
+        params["tools"] = [compat_tool(t) for t in request.tools]
+        if request.tool_choice is not None:
+            params["tool_choice"] = tool_choice_param(request.tool_choice)
+        if request.parallel_tool_calls is not None:
+            params["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.response_format is not None:
+        params["response_format"] = copy.deepcopy(dict(request.response_format))
+    if resolved.send_enable_thinking is not None:
+        params["enable_thinking"] = resolved.send_enable_thinking
+    if request.thinking.budget is not None:
+        params["thinking_budget"] = request.thinking.budget
+    if request.vl_high_resolution_images is not None:
+        params["vl_high_resolution_images"] = request.vl_high_resolution_images
+    if request.extra_body:
+        params.update(copy.deepcopy(dict(request.extra_body)))
+    return params
+
+
 def serialize_compat(resolved: ResolvedRequest) -> dict[str, Any]:
     """Serialize a request the policies already resolved."""
-    request = resolved.request
     body: dict[str, Any] = {
-        "model": request.model,
+        "model": resolved.request.model,
         "messages": [compat_message(m) for m in resolved.messages],
     }
     if resolved.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    body.update(sampling_params(request))
-    if request.tools:
-        body["tools"] = [compat_tool(t) for t in request.tools]
-        if request.tool_choice is not None:
-            body["tool_choice"] = tool_choice_param(request.tool_choice)
-        if request.parallel_tool_calls is not None:
-            body["parallel_tool_calls"] = request.parallel_tool_calls
-    if request.response_format is not None:
-        body["response_format"] = copy.deepcopy(dict(request.response_format))
-    if resolved.send_enable_thinking is not None:
-        body["enable_thinking"] = resolved.send_enable_thinking
-    if request.thinking.budget is not None:
-        body["thinking_budget"] = request.thinking.budget
-    if request.vl_high_resolution_images is not None:
-        body["vl_high_resolution_images"] = request.vl_high_resolution_images
-    if request.extra_body:
-        body.update(copy.deepcopy(dict(request.extra_body)))
+    body.update(request_params(resolved))
     if resolved.stream:
         body["stream"] = True  # an extra_body cannot switch a streaming-only call back
         body.setdefault("stream_options", {})["include_usage"] = True

@@ -6,12 +6,11 @@ body key here: it is switched on by the `X-DashScope-SSE: enable` header (see `N
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .catalog import ModelSpec
 from .policies import ResolvedRequest, apply_policies
-from .request_compat import compat_tool, sampling_params, tool_choice_param
+from .request_compat import request_params
 from .types import ChatRequest, ImagePart, Message, Part, TextPart
 
 __all__ = [
@@ -60,31 +59,14 @@ def native_message(message: Message) -> dict[str, Any]:
 
 def serialize_native(resolved: ResolvedRequest) -> dict[str, Any]:
     """Serialize a request the policies already resolved."""
-    request = resolved.request
     parameters: dict[str, Any] = {"result_format": "message"}
     if resolved.stream:
         parameters["incremental_output"] = True  # required in thinking mode; QVQ only accepts true
-    parameters.update(sampling_params(request))
-    if request.tools:
-        parameters["tools"] = [compat_tool(t) for t in request.tools]
-        if request.tool_choice is not None:
-            parameters["tool_choice"] = tool_choice_param(request.tool_choice)
-        if request.parallel_tool_calls is not None:
-            parameters["parallel_tool_calls"] = request.parallel_tool_calls
-    if request.response_format is not None:
-        parameters["response_format"] = copy.deepcopy(dict(request.response_format))
-    if resolved.send_enable_thinking is not None:
-        parameters["enable_thinking"] = resolved.send_enable_thinking
-    if request.thinking.budget is not None:
-        parameters["thinking_budget"] = request.thinking.budget
-    if request.vl_high_resolution_images is not None:
-        parameters["vl_high_resolution_images"] = request.vl_high_resolution_images
-    if request.extra_body:
-        parameters.update(copy.deepcopy(dict(request.extra_body)))
+    parameters.update(request_params(resolved))
     if resolved.stream:
-        parameters["incremental_output"] = True
+        parameters["incremental_output"] = True  # an extra_body cannot switch it back
     return {
-        "model": request.model,
+        "model": resolved.request.model,
         "input": {"messages": [native_message(m) for m in resolved.messages]},
         "parameters": parameters,
     }
