@@ -69,68 +69,56 @@ class ModelSpec:
         return self.thinking_default if enable_thinking is None else enable_thinking
 
 
-# Pixel unit, default pixel budget (2,560 / 1,280 tokens) and high-resolution budget (16,384 tokens).
-_QWEN3_VL_PIXELS = (32, 2560 * 32 * 32, 16384 * 32 * 32)
-_QVQ_PIXELS = (28, 1280 * 28 * 28, 16384 * 28 * 28)
+_QWEN3_VL = ModelSpec(
+    name="qwen3-vl-plus",
+    family="qwen3-vl-plus",
+    thinking="hybrid",
+    thinking_default=False,
+    stream_only=False,
+    supports_tools=True,
+    supports_json_mode=True,
+    supports_thinking_budget=True,
+    context_window=262_144,
+    max_input_tokens=258_048,
+    max_output_tokens=32_768,
+    max_reasoning_tokens=81_920,
+    pixel_unit=32,
+    default_max_pixels=2560 * 32 * 32,  # 2,560 tokens
+    high_res_max_pixels=16384 * 32 * 32,  # 16,384 tokens
+)
 
 
 def _qwen3_vl_hybrid(name: str) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        family=name,
-        thinking="hybrid",
-        thinking_default=False,
-        stream_only=False,
-        supports_tools=True,
-        supports_json_mode=True,
-        supports_thinking_budget=True,
-        context_window=262_144,
-        max_input_tokens=258_048,
-        max_output_tokens=32_768,
-        max_reasoning_tokens=81_920,
-        pixel_unit=_QWEN3_VL_PIXELS[0],
-        default_max_pixels=_QWEN3_VL_PIXELS[1],
-        high_res_max_pixels=_QWEN3_VL_PIXELS[2],
-    )
+    return replace(_QWEN3_VL, name=name, family=name)
 
 
 def _qwen3_vl_thinking(name: str) -> ModelSpec:
-    return ModelSpec(
+    # The open-weight thinking models: smaller context, always think, no JSON mode (thinking forbids it).
+    return replace(
+        _QWEN3_VL,
         name=name,
         family=name,
         thinking="only",
         thinking_default=True,
-        stream_only=False,
-        supports_tools=True,
         supports_json_mode=False,
-        supports_thinking_budget=True,
         context_window=131_072,
         max_input_tokens=126_976,
-        max_output_tokens=32_768,
-        max_reasoning_tokens=81_920,
-        pixel_unit=_QWEN3_VL_PIXELS[0],
-        default_max_pixels=_QWEN3_VL_PIXELS[1],
-        high_res_max_pixels=_QWEN3_VL_PIXELS[2],
     )
 
 
 def _qvq(name: str) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        family=name,
-        thinking="only",
-        thinking_default=True,
+    # Qwen2.5-VL based: 28-px tokens, 1,280-token default budget, streaming only, no tools.
+    return replace(
+        _qwen3_vl_thinking(name),
         stream_only=True,
         supports_tools=False,
-        supports_json_mode=False,
         supports_thinking_budget=False,
-        context_window=131_072,
         max_input_tokens=106_496,
         max_output_tokens=8_192,
         max_reasoning_tokens=16_384,
-        pixel_unit=_QVQ_PIXELS[0],
-        default_max_pixels=_QVQ_PIXELS[1],
-        high_res_max_pixels=_QVQ_PIXELS[2],
+        pixel_unit=28,
+        default_max_pixels=1280 * 28 * 28,
+        high_res_max_pixels=16384 * 28 * 28,
     )
 
 
@@ -172,23 +160,13 @@ KNOWN_MODELS: tuple[str, ...] = (
 
 _SUFFIX = re.compile(r"(?:-latest|-\d{4}-\d{2}-\d{2})?(?:-us)?$")
 
-_PERMISSIVE = ModelSpec(
+_PERMISSIVE = replace(
+    _QWEN3_VL,
     name="",
     family="unknown",
-    thinking="hybrid",
-    thinking_default=False,
-    stream_only=False,
-    supports_tools=True,
-    supports_json_mode=True,
-    supports_thinking_budget=True,
-    context_window=262_144,
     max_input_tokens=262_144,
-    max_output_tokens=32_768,
-    max_reasoning_tokens=None,
+    max_reasoning_tokens=None,  # no local budget check: the server decides
     known=False,
-    pixel_unit=_QWEN3_VL_PIXELS[0],
-    default_max_pixels=_QWEN3_VL_PIXELS[1],
-    high_res_max_pixels=_QWEN3_VL_PIXELS[2],
 )
 
 
