@@ -119,6 +119,8 @@ class _Context:
     usage: _Usage
     sep: str
     """What ends an event: a blank line, or just the line end."""
+    text_endpoint: bool = False
+    """The text-generation endpoint sends `content` as a string (the multimodal one as a list)."""
 
 
 def _result(event: int, choice: str, usage: str, tail: str) -> bytes:
@@ -131,11 +133,13 @@ def _events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
     event = out = reasoning = 0
     for piece in reply.pieces(reply.reasoning):
         event, out, reasoning = event + 1, out + 1, reasoning + 1
-        choice = f'{_MESSAGE}[],"reasoning_content":{dumps(piece)}{_PENDING}'
+        empty = '""' if ctx.text_endpoint else "[]"
+        choice = f'{_MESSAGE}{empty},"reasoning_content":{dumps(piece)}{_PENDING}'
         yield _result(event, choice, usage(out, reasoning), tail)
     for piece in reply.pieces(reply.text):
         event, out = event + 1, out + 1
-        choice = f'{_MESSAGE}[{{"text":{dumps(piece)}}}]{_PENDING}'
+        content = dumps(piece) if ctx.text_endpoint else f'[{{"text":{dumps(piece)}}}]'
+        choice = f"{_MESSAGE}{content}{_PENDING}"
         yield _result(event, choice, usage(out, reasoning), tail)
     finish = '"null"' if isinstance(reply.fault, NoFinish) else dumps(reply.resolved_finish_reason)
     groups = tool_groups(reply, ctx.call_ids)
@@ -146,7 +150,8 @@ def _events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
         choice = f'{_MESSAGE}"","tool_calls":[{calls}],"role":"assistant"}},"index":0,"finish_reason":{reason}}}'
         yield _result(event, choice, usage(out, reasoning), tail)
     if not groups and not isinstance(reply.fault, NoFinish):
-        choice = f'{_MESSAGE}[],"role":"assistant"}},"finish_reason":{finish}}}'
+        empty = '""' if ctx.text_endpoint else "[]"
+        choice = f'{_MESSAGE}{empty},"role":"assistant"}},"finish_reason":{finish}}}'
         yield _result(event + 1, choice, usage(out, reasoning), tail)
 
 
@@ -184,7 +189,10 @@ def _completion_body(reply: Reply, ctx: _Context) -> bytes:
             for index, (call, cid) in enumerate(zip(reply.tool_calls, ctx.call_ids, strict=True))
         ]
     text = "".join(reply.pieces(reply.text))
-    message["content"] = [{"text": text}] if text else ("" if reply.tool_calls else [])
+    if ctx.text_endpoint:
+        message["content"] = text
+    else:
+        message["content"] = [{"text": text}] if text else ("" if reply.tool_calls else [])
     reasoning = "".join(reply.pieces(reply.reasoning))
     if reasoning:
         message["reasoning_content"] = reasoning
@@ -213,8 +221,9 @@ def native_error(
     return Response(status, headers, body)
 
 
-def native_endpoint(*, blank_lines: bool = True) -> Endpoint:
-    """The native chat route; `blank_lines=False` ends events with one line break instead of two."""
+def native_endpoint(*, blank_lines: bool = True, text_endpoint: bool = False) -> Endpoint:
+    """The native chat route; `blank_lines=False` ends events with one line break instead of two;
+    `text_endpoint` renders `content` as a string, as text-generation does (cnblogs-native-qwen-max-*)."""
     sep = "\n\n" if blank_lines else "\n"
 
     def render(script: Script, view: RequestView) -> Response:
@@ -234,6 +243,7 @@ def native_endpoint(*, blank_lines: bool = True) -> Endpoint:
             call_ids=tuple(call.id or call_id() for call in script.tool_calls),
             usage=_Usage(script, view),
             sep=sep,
+            text_endpoint=text_endpoint,
         )
         head = [("x-request-id", ctx.request_id)]
         gateway = [("x-dashscope-call-gateway", "true")]

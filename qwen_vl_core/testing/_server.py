@@ -116,8 +116,12 @@ class DashScopeEmulator:
         elif flavour == "dashscope":
             if (reasoning_parser, reasoning_field, think_tags) != (True, "reasoning", "close"):
                 raise ValueError("reasoning_parser, reasoning_field and think_tags apply to flavour='vllm' only")
-            native = native_endpoint(blank_lines=native_blank_lines)
-            self._routes = {COMPAT_PATH: COMPAT_ENDPOINT, **dict.fromkeys(NATIVE_PATHS, native)}
+            multimodal, text = NATIVE_PATHS
+            self._routes = {
+                COMPAT_PATH: COMPAT_ENDPOINT,
+                multimodal: native_endpoint(blank_lines=native_blank_lines),
+                text: native_endpoint(blank_lines=native_blank_lines, text_endpoint=True),
+            }
             self._fallback, self._not_found = COMPAT_ENDPOINT, not_found
         else:
             raise ValueError(f"unknown flavour {flavour!r}: use 'dashscope' or 'vllm'")
