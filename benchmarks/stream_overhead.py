@@ -1,0 +1,192 @@
+"""CPU cost per 1,000 streamed chunks: ChatQwenVL / QwenVL next to the raw floor, framework floors and peers.
+
+    python benchmarks/stream_overhead.py [--chunks 20000 --answer-chunks 2000 --repeat 5 --only langchain]
+
+Starts the emulator in a subprocess (its CPU is not counted), times every contender in this process
+round-robin, then runs `--concurrency` concurrent async streams for the floors and the adapters.
+Prints markdown tables and writes them, with machine facts, to benchmarks/results/stream_overhead.md.
+See benchmarks/README.md for what each row means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import shlex
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+from _contenders_langchain import LANGCHAIN_CONTENDERS
+from _contenders_llama_index import LLAMA_INDEX_CONTENDERS
+from _floors import CORE_CONTENDERS, RAW_FLOOR
+from _harness import Contender, Row, Server, run_async, run_sync
+from _report import async_table, machine_info, sync_table, target_lines
+from _wire import native_request
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+GROUPS = {"core": CORE_CONTENDERS, "langchain": LANGCHAIN_CONTENDERS, "llama_index": LLAMA_INDEX_CONTENDERS}
+TITLES = {"core": "Core (no framework)", "langchain": "LangChain", "llama_index": "LlamaIndex"}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunks", type=int, default=20_000, help="reasoning chunks per stream (20000)")
+    parser.add_argument("--answer-chunks", type=int, default=2_000, help="answer chunks per stream (2000)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds per contender; the median is shown")
+    parser.add_argument("--only", choices=sorted(GROUPS), action="append", help="run one group (repeatable)")
+    parser.add_argument("--rows", help="comma-separated substrings: keep only rows whose name matches one")
+    parser.add_argument("--concurrency", type=int, default=64, help="concurrent streams in the async run (64)")
+    parser.add_argument("--async-repeat", type=int, default=1, help="timed rounds of the async run (1)")
+    parser.add_argument("--async-peers", action="store_true", help="also run the peers in the async run (slow)")
+    parser.add_argument("--no-async", action="store_true", help="skip the concurrent async run")
+    parser.add_argument(
+        "--no-gc", action="store_true", help="disable the cyclic GC inside each timed run (diagnostic, not realistic)"
+    )
+    parser.add_argument(
+        "--native",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: list the native-protocol rows (skipped until the emulator serves the native API); off: drop them",
+    )
+    parser.add_argument(
+        "--output",
+        default=str(HERE / "results" / "stream_overhead.md"),
+        help="markdown file to write ('-' for none)",
+    )
+    return parser.parse_args(argv)
+
+
+def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], Server]:
+    command = [sys.executable, str(HERE / "_server.py"), "--chunks", str(args.chunks)]
+    command += ["--answer-chunks", str(args.answer_chunks)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.wait()
+        raise SystemExit(f"the server process exited with {process.returncode} before reporting its address")
+    info = json.loads(line)
+    server = Server(
+        base_url=info["base_url"],
+        native_base_url=info["native_base_url"],
+        api_key=info["api_key"],
+        reasoning_chunks=info["reasoning_chunks"],
+        answer_chunks=info["answer_chunks"],
+        reasoning_chars=info["reasoning_chars"],
+        answer_chars=info["answer_chars"],
+    )
+    return process, server
+
+
+def stop_server(process: subprocess.Popen[str]) -> None:
+    if process.stdin is not None:
+        process.stdin.close()  # the server exits when its stdin closes
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def serves_native(server: Server) -> bool:
+    """Whether the emulator answers the native multimodal-generation path (anything but a 404)."""
+    import httpx
+
+    url, headers, body = native_request(server)
+    headers = {k: v for k, v in headers.items() if k != "X-DashScope-SSE"}
+    body = {**body, "input": {"messages": [{"role": "user", "content": [{"text": "ping"}]}]}}
+    try:
+        response = httpx.post(url, json=body, headers=headers, timeout=30.0)
+    except httpx.HTTPError:
+        return False
+    return response.status_code != 404
+
+
+def select(args: argparse.Namespace) -> list[Contender]:
+    groups = args.only or list(GROUPS)
+    chosen: list[Contender] = [RAW_FLOOR]
+    for group in groups:
+        chosen += [c for c in GROUPS[group] if c is not RAW_FLOOR]
+    if args.native == "off":
+        chosen = [c for c in chosen if not c.native]
+    if args.rows:
+        wanted = [part.strip().lower() for part in args.rows.split(",") if part.strip()]
+        chosen = [c for c in chosen if c.floor or any(w in c.name.lower() for w in wanted)]
+    return chosen
+
+
+def report(
+    args: argparse.Namespace, server: Server, sync_rows: list[Row], async_rows: list[Row], argv: list[str]
+) -> str:
+    command = "python benchmarks/stream_overhead.py " + shlex.join(argv)
+    out = [
+        "# Stream overhead: CPU per 1,000 streamed chunks",
+        "",
+        f"Command: `{command.strip()}`",
+        "",
+        f"Each stream: {server.reasoning_chunks:,} reasoning + {server.answer_chunks:,} answer chunks "
+        f"({server.reasoning_chars:,} + {server.answer_chars:,} characters) from the emulator in a separate "
+        f"process; CPU is this process's `time.process_time()`, median of {args.repeat} interleaved rounds "
+        "after one warm-up. Bold rows are the floors. "
+        + ("The cyclic GC was OFF inside timed runs (`--no-gc`). " if args.no_gc else "")
+        + "`full GCs`: generation-2 collections during one timed run (median).",
+        "",
+        *machine_info(ROOT),
+    ]
+    targets = target_lines(sync_rows, "sync") + target_lines(async_rows, f"async ×{args.concurrency}")
+    if targets:
+        out += ["", "## Targets", "", *targets]
+    for group in args.only or list(GROUPS):
+        out += ["", f"## {TITLES[group]}: sync `stream`", "", *sync_table(sync_rows, server, group)]
+    if async_rows:
+        out += [
+            "",
+            f"## Async: {args.concurrency} concurrent streams (`astream` / `astream_chat`), "
+            f"median of {args.async_repeat}",
+            "",
+            *async_table(async_rows, server, args.concurrency),
+        ]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    warnings.simplefilter("ignore", DeprecationWarning)  # peers' deprecation notices are not results
+    process, server = start_server(args)
+    try:
+        native = args.native != "off" and serves_native(server)
+        server = dataclasses.replace(server, native=native)
+        log(f"server {server.base_url} ({server.chunks:,} chunks per stream; native protocol served: {native})")
+        contenders = select(args)
+        log(f"sync: {len(contenders)} contenders, {args.repeat} rounds")
+        sync_rows = run_sync(contenders, server, args.repeat, log, gc_off=args.no_gc)
+        async_rows: list[Row] = []
+        if not args.no_async:
+            chosen = [c for c in contenders if c.async_default or args.async_peers]
+            log(f"async: {len(chosen)} contenders x {args.concurrency} concurrent streams")
+            async_rows = asyncio.run(
+                run_async(chosen, server, args.concurrency, args.async_repeat, log, gc_off=args.no_gc)
+            )
+    finally:
+        stop_server(process)
+    text = report(args, server, sync_rows, async_rows, argv)
+    print(text)
+    if args.output != "-":
+        path = Path(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
