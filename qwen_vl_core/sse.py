@@ -41,6 +41,13 @@ class SSEDecoder:
             return None
         if not line:
             return self._dispatch()
+        if not self._data:  # native fast paths: the two lines every DashScope event repeats
+            if line == "event:result":
+                self._event = "result"
+                return None
+            if line == ":HTTP_STATUS/200":
+                self._status = 200
+                return None
         if line[0] == ":":
             if line.startswith(":HTTP_STATUS/"):
                 status = line[13:].strip()
