@@ -130,21 +130,25 @@ def _has_alpha(img: Any) -> bool:
     return img.mode == "P" and "transparency" in img.info
 
 
-def _encode(img: Any, *, source_mime: str) -> tuple[bytes, str]:
-    """JPEG for photos; PNG for transparency and for screenshots / line art (few colours)."""
-    if _has_alpha(img):
-        fmt = "PNG"
-    elif source_mime == "image/jpeg":
-        fmt = "JPEG"
-    else:
-        few_colours = img.convert("RGB").getcolors(maxcolors=4096) is not None
-        fmt = "PNG" if few_colours else "JPEG"
+def _save(img: Any, fmt: str) -> bytes:
     buffer = io.BytesIO()
     if fmt == "JPEG":
         img.convert("RGB").save(buffer, "JPEG", quality=85, optimize=True)
-        return buffer.getvalue(), "image/jpeg"
-    img.save(buffer, "PNG", optimize=False, compress_level=6)
-    return buffer.getvalue(), "image/png"
+    else:
+        img.save(buffer, "PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+def _encode(img: Any, *, source_mime: str) -> tuple[bytes, str]:
+    """PNG for transparency and for screenshots / line art (few colours: JPEG would blur text);
+    JPEG for photos from a JPEG; otherwise JPEG only when it comes out smaller than PNG."""
+    if _has_alpha(img) or img.convert("RGB").getcolors(maxcolors=4096) is not None:
+        return _save(img, "PNG"), "image/png"
+    jpeg = _save(img, "JPEG")
+    if source_mime == "image/jpeg":
+        return jpeg, "image/jpeg"
+    png = _save(img, "PNG")
+    return (jpeg, "image/jpeg") if len(jpeg) < len(png) else (png, "image/png")
 
 
 def fit_image(data: bytes, mime: str, budget: ImageBudget, *, force_encode: bool = False) -> EncodedImage | None:

@@ -41,6 +41,7 @@ from .types import ChatRequest, ImagePart, Message, Part, TextPart, VideoPart
 __all__ = [
     "MAX_DATA_URL_BYTES",
     "bytes_to_data_url",
+    "estimate_request_tokens",
     "image",
     "image_to_url",
     "prepare_media",
@@ -341,6 +342,17 @@ def _rebuild(message: Message, m: int, done: dict[tuple[int, int, int], ImagePar
         else:
             parts.append(part)
     return replace(message, content=tuple(parts))
+
+
+def estimate_request_tokens(request: ChatRequest, spec: ModelSpec) -> int:
+    """Estimated input tokens: text (a low estimate) plus images and frames whose size is known here.
+
+    Remote URLs are not downloaded, so they count 0; the checks of `prepare_media` run as well.
+    """
+    plan = _Plan(spec, bool(request.vl_high_resolution_images), downscale=True)
+    for m, message in enumerate(request.messages, 1):
+        plan.inspect_message(m, message)
+    return plan.media_tokens + plan.text_tokens
 
 
 def prepare_media(request: ChatRequest, spec: ModelSpec, *, downscale: bool = True) -> ChatRequest:

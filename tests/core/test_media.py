@@ -249,3 +249,15 @@ def test_exif_rotation_is_applied_before_sizing() -> None:
     img.save(buffer, "JPEG", exif=exif, quality=95)
     out = prepared(image(buffer.getvalue()))[0]
     assert Image.open(io.BytesIO(decode(out.url)[1])).size == (1376, 1856)
+
+
+def test_request_level_estimate() -> None:
+    from qwen_vl_core.media import estimate_request_tokens
+
+    request = ChatRequest(
+        model="qwen3-vl-plus",
+        messages=(
+            Message("user", (image(encoded(1024, 406, "PNG", noisy=False)), TextPart("a" * 400), image("https://x/a"))),
+        ),
+    )
+    assert estimate_request_tokens(request, PLUS) == 418 + 100  # the URL is not downloaded: counted 0
