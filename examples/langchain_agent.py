@@ -76,24 +76,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             system_prompt="You are a travel assistant. Use the tools; never guess temperatures.",
         )
         question = HumanMessage("I'm choosing between Paris and Tokyo. Which is warmer now, in Fahrenheit?")
+        printer = _Printer()
         for update in agent.stream({"messages": [question]}, stream_mode="updates"):
             for step in update.values():
                 for message in (step or {}).get("messages", []):
-                    _show(message)
+                    printer.show(message)
     return 0
 
 
-def _show(message: Any) -> None:
-    if isinstance(message, AIMessage):
-        reasoning = message.additional_kwargs.get("reasoning_content")
-        if reasoning:
-            print(f"[thinking] {reasoning}")
-        for call in message.tool_calls:
-            print(f"[tool call] {call['name']}({call['args']})")
-        if message.text:
-            print(f"[answer] {message.text}")
-    elif isinstance(message, ToolMessage):
-        print(f"[tool result] {message.name}: {message.text}")
+class _Printer:
+    """Prints each step; parallel tool results (which finish in any order) in the order they were called."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.results: dict[str, ToolMessage] = {}
+
+    def show(self, message: Any) -> None:
+        if isinstance(message, AIMessage):
+            reasoning = message.additional_kwargs.get("reasoning_content")
+            if reasoning:
+                print(f"[thinking] {reasoning}")
+            for call in message.tool_calls:
+                print(f"[tool call] {call['name']}({call['args']})")
+            if message.text:
+                print(f"[answer] {message.text}")
+            self.calls, self.results = [str(call["id"]) for call in message.tool_calls], {}
+        elif isinstance(message, ToolMessage):
+            self.results[message.tool_call_id] = message
+            if set(self.calls) <= set(self.results):
+                for call_id in self.calls:
+                    result = self.results[call_id]
+                    print(f"[tool result] {result.name}: {result.text}")
 
 
 if __name__ == "__main__":
