@@ -1,4 +1,5 @@
-"""Fixtures for the LangChain adapter tests: an emulator-backed `ChatQwenVL` factory and a real PNG."""
+"""Fixtures for the LangChain adapter tests: an emulator-backed `ChatQwenVL` factory on both wire
+protocols (the `protocol` fixture) and a real PNG."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lc_support import PROTOCOLS, endpoint
 from PIL import Image
 
 from langchain_qwen_vl import ChatQwenVL
@@ -27,9 +29,16 @@ def emu(dashscope_emulator: DashScopeEmulator) -> DashScopeEmulator:
     return dashscope_emulator
 
 
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request: pytest.FixtureRequest) -> str:
+    """Every test that builds a model through `make_model` runs once per wire protocol."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def make_model(emu: DashScopeEmulator) -> AsyncIterator[Callable[..., ChatQwenVL]]:
-    """`make_model(model, **fields)`: a `ChatQwenVL` pointed at the emulator, no retries.
+async def make_model(emu: DashScopeEmulator, protocol: str) -> AsyncIterator[Callable[..., ChatQwenVL]]:
+    """`make_model(model, **fields)`: a `ChatQwenVL` pointed at the emulator's route for `protocol`,
+    no retries.
 
     Async so the teardown closes each model's async HTTP pool on the test's own event loop.
     """
@@ -37,7 +46,7 @@ async def make_model(emu: DashScopeEmulator) -> AsyncIterator[Callable[..., Chat
 
     def make(model: str = "qwen3-vl-plus", **fields: Any) -> ChatQwenVL:
         fields.setdefault("max_retries", 0)
-        chat = ChatQwenVL(model=model, base_url=emu.base_url, api_key=emu.api_key, **fields)
+        chat = ChatQwenVL(model=model, api_key=emu.api_key, **endpoint(emu, protocol), **fields)
         made.append(chat)
         return chat
 

@@ -1,4 +1,5 @@
-"""ChatQwenVL inside `langchain.agents.create_agent` and a LangGraph graph, against the emulator."""
+"""ChatQwenVL inside `langchain.agents.create_agent` and a LangGraph graph, against the emulator, on
+both wire protocols."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
+from lc_support import assistant_calls, sent_messages, sent_params, text_message, tool_result, was_streamed
 
 from langchain_qwen_vl import ChatQwenVL
 from qwen_vl_core.testing import DashScopeEmulator, Reply, ToolCallReply
@@ -47,18 +49,8 @@ FAHRENHEIT_TOOL = {
 }
 
 
-def _assistant_call(*calls: tuple[str, str, str]) -> dict[str, Any]:
-    return {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}} for cid, name, args in calls
-        ],
-    }
-
-
 def test_create_agent_runs_a_parallel_round_then_a_second_tool_then_answers(
-    make_model: ChatFactory, emu: DashScopeEmulator
+    make_model: ChatFactory, emu: DashScopeEmulator, protocol: str
 ) -> None:
     emu.enqueue(
         Reply(
@@ -99,33 +91,42 @@ def test_create_agent_runs_a_parallel_round_then_a_second_tool_then_answers(
     ]
     assert [m.content for m in state["messages"] if isinstance(m, ToolMessage)] == ["18 C, sunny", "24 C, rain", "75.2"]
 
-    system = {"role": "system", "content": "You are a travel assistant."}
+    system = text_message(protocol, "system", "You are a travel assistant.")
     user = {
         "role": "user",
-        "content": [{"type": "image_url", "image_url": {"url": IMAGE}}, {"type": "text", "text": "Warmer city in F?"}],
+        "content": (
+            [{"type": "image_url", "image_url": {"url": IMAGE}}, {"type": "text", "text": "Warmer city in F?"}]
+            if protocol == "openai"
+            else [{"image": IMAGE}, {"text": "Warmer city in F?"}]
+        ),
     }
     round_1 = [
-        _assistant_call(("call_p", "get_weather", '{"city": "Paris"}'), ("call_t", "get_weather", '{"city": "Tokyo"}')),
-        {"role": "tool", "content": "18 C, sunny", "tool_call_id": "call_p"},
-        {"role": "tool", "content": "24 C, rain", "tool_call_id": "call_t"},
+        assistant_calls(("call_p", "get_weather", '{"city": "Paris"}'), ("call_t", "get_weather", '{"city": "Tokyo"}')),
+        tool_result(protocol, "18 C, sunny", "call_p"),
+        tool_result(protocol, "24 C, rain", "call_t"),
     ]
     round_2 = [
-        _assistant_call(("call_f", "to_fahrenheit", '{"celsius": 24}')),
-        {"role": "tool", "content": "75.2", "tool_call_id": "call_f"},
+        assistant_calls(("call_f", "to_fahrenheit", '{"celsius": 24}')),
+        tool_result(protocol, "75.2", "call_f"),
     ]
-    bodies = [r.body for r in emu.requests]
-    assert [b["messages"] for b in bodies] == [
+    assert [sent_messages(r) for r in emu.requests] == [
         [system, user],
         [system, user, *round_1],
         [system, user, *round_1, *round_2],
     ]
-    for body in bodies:
-        assert body["tools"] == [WEATHER_TOOL, FAHRENHEIT_TOOL]
-        assert (body["enable_thinking"], body["stream"], body["parallel_tool_calls"]) == (True, True, True)
-        assert "reasoning_content" not in str(body["messages"])
+    for request in emu.requests:
+        assert sent_params(request) == {
+            "tools": [WEATHER_TOOL, FAHRENHEIT_TOOL],
+            "enable_thinking": True,
+            "parallel_tool_calls": True,
+        }
+        assert was_streamed(request)
+        assert "reasoning_content" not in str(request.body)
 
 
-def test_langgraph_graph_streams_reasoning_and_answer_tokens(make_model: ChatFactory, emu: DashScopeEmulator) -> None:
+def test_langgraph_graph_streams_reasoning_and_answer_tokens(
+    make_model: ChatFactory, emu: DashScopeEmulator, protocol: str
+) -> None:
     model = make_model("qvq-max")
 
     def describe(state: MessagesState) -> dict[str, list[Any]]:
@@ -163,6 +164,6 @@ def test_langgraph_graph_streams_reasoning_and_answer_tokens(make_model: ChatFac
         ("summarize", "", "Grocery re"),
         ("summarize", "", "ceipt, 12."),
     ]
-    assert emu.requests[1].body["messages"] == [
-        {"role": "user", "content": "Summarize in three words: A grocery receipt for 12 euros."}
+    assert sent_messages(emu.requests[1]) == [
+        text_message(protocol, "user", "Summarize in three words: A grocery receipt for 12 euros.")
     ]

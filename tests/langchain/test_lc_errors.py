@@ -1,4 +1,6 @@
-"""Core errors surface as classes that are both the core error and LangChain's own; nothing is swallowed."""
+"""Core errors surface as classes that are both the core error and LangChain's own; nothing is swallowed.
+
+The emulator tests run on both wire protocols (the `protocol` fixture)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from langchain_core import exceptions as lc
 from langchain_core.messages import AIMessageChunk
+from lc_support import endpoint
 
 import qwen_vl_core as core
 from langchain_qwen_vl import ChatQwenVL
@@ -68,8 +71,8 @@ async def test_async_errors_are_mapped_too(make_model: ChatFactory, emu: DashSco
         [c async for c in model.astream("hi")]
 
 
-def test_wrong_key_is_an_authentication_error(emu: DashScopeEmulator) -> None:
-    model = ChatQwenVL(base_url=emu.base_url, api_key="wrong", max_retries=0)
+def test_wrong_key_is_an_authentication_error(emu: DashScopeEmulator, protocol: str) -> None:
+    model = ChatQwenVL(api_key="wrong", max_retries=0, **endpoint(emu, protocol))
     with pytest.raises(lc.ModelAuthenticationError) as info:
         model.invoke("hi")
     assert isinstance(info.value, core.AuthenticationError)
@@ -77,13 +80,15 @@ def test_wrong_key_is_an_authentication_error(emu: DashScopeEmulator) -> None:
 
 
 def test_mid_stream_error_raises_after_the_chunks_already_yielded(
-    make_model: ChatFactory, emu: DashScopeEmulator
+    make_model: ChatFactory, emu: DashScopeEmulator, protocol: str
 ) -> None:
+    # `after_chunks` counts data events: the compat stream opens with a role-only chunk, the native one does not.
+    after_chunks = {"openai": 3, "dashscope": 2}[protocol]
     emu.enqueue(
         Reply(
             text="0123456789",
             chunk_size=2,
-            fault=ErrorFrame(after_chunks=3, message="Input data may contain inappropriate content."),
+            fault=ErrorFrame(after_chunks=after_chunks, message="Input data may contain inappropriate content."),
         )
     )
     received: list[AIMessageChunk] = []

@@ -1,4 +1,4 @@
-"""with_structured_output on hybrid (thinking on and off) and thinking-only models."""
+"""with_structured_output on hybrid (thinking on and off) and thinking-only models, on both protocols."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import HumanMessage
+from lc_support import sent_messages, sent_params, text_message, was_streamed
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
@@ -48,18 +49,22 @@ Q = [HumanMessage("Area of a 3 by 4 triangle?")]
 
 
 def test_hybrid_thinking_on_runs_the_structured_call_with_thinking_off(
-    make_model: ChatFactory, emu: DashScopeEmulator
+    make_model: ChatFactory, emu: DashScopeEmulator, protocol: str
 ) -> None:
     model = make_model("qwen3-vl-flash", enable_thinking=True, thinking_budget=2000)
     emu.enqueue(Reply(tool_calls=[CALL]))
     assert model.with_structured_output(Answer).invoke(Q) == Answer(value=6, unit="cm2")
-    assert emu.last_request.body == {
-        "model": "qwen3-vl-flash",
-        "messages": [{"role": "user", "content": "Area of a 3 by 4 triangle?"}],
-        "tools": [ANSWER_TOOL],
-        "tool_choice": {"type": "function", "function": {"name": "Answer"}},
-        "enable_thinking": False,
-    }
+    sent = emu.last_request
+    assert (sent.body["model"], sent_messages(sent), sent_params(sent), was_streamed(sent)) == (
+        "qwen3-vl-flash",
+        [text_message(protocol, "user", "Area of a 3 by 4 triangle?")],
+        {
+            "tools": [ANSWER_TOOL],
+            "tool_choice": {"type": "function", "function": {"name": "Answer"}},
+            "enable_thinking": False,
+        },
+        False,
+    )
     assert (model.enable_thinking, model.thinking_budget) == (True, 2000)
 
 
@@ -67,8 +72,8 @@ def test_hybrid_thinking_off_forces_the_tool(make_model: ChatFactory, emu: DashS
     emu.enqueue(Reply(tool_calls=[ToolCallReply("AnswerDict", '{"value": 6, "unit": "cm2"}')]))
     structured = make_model("qwen3-vl-plus").with_structured_output(AnswerDict)
     assert structured.invoke(Q) == {"value": 6, "unit": "cm2"}
-    body = emu.last_request.body
-    assert (body["tool_choice"], "enable_thinking" in body) == (
+    params = sent_params(emu.last_request)
+    assert (params["tool_choice"], "enable_thinking" in params) == (
         {"type": "function", "function": {"name": "AnswerDict"}},
         False,
     )
@@ -87,8 +92,8 @@ def test_bound_kwargs_keep_ls_structured_output_format() -> None:
 def test_thinking_only_offers_the_tool_with_auto(make_model: ChatFactory, emu: DashScopeEmulator) -> None:
     emu.enqueue(Reply(reasoning="Half of 12.", tool_calls=[CALL]))
     assert make_model("qwen3-vl-32b-thinking").with_structured_output(Answer).invoke(Q) == Answer(value=6, unit="cm2")
-    body = emu.last_request.body
-    assert (body["tool_choice"], "enable_thinking" in body, body["stream"]) == ("auto", False, True)
+    params = sent_params(emu.last_request)
+    assert (params["tool_choice"], "enable_thinking" in params, was_streamed(emu.last_request)) == ("auto", False, True)
 
 
 def test_thinking_only_without_a_tool_call_raises_with_the_text(
@@ -120,7 +125,7 @@ def test_include_raw_on_success(make_model: ChatFactory, emu: DashScopeEmulator)
 
 
 def test_json_mode_adds_the_word_json_without_touching_the_callers_messages(
-    make_model: ChatFactory, emu: DashScopeEmulator
+    make_model: ChatFactory, emu: DashScopeEmulator, protocol: str
 ) -> None:
     emu.enqueue(Reply(text='{"value": 6, "unit": "cm2"}'))
     messages = [HumanMessage("Area of a 3 by 4 triangle?")]
@@ -131,26 +136,29 @@ def test_json_mode_adds_the_word_json_without_touching_the_callers_messages(
     )
     assert result == Answer(value=6, unit="cm2")
     assert messages == [HumanMessage("Area of a 3 by 4 triangle?")]
-    assert emu.last_request.body == {
-        "model": "qwen3-vl-plus",
-        "messages": [{"role": "user", "content": "Respond with a JSON object.\n\nArea of a 3 by 4 triangle?"}],
-        "response_format": {"type": "json_object"},
-        "enable_thinking": False,
-    }
+    sent = emu.last_request
+    assert (sent.body["model"], sent_messages(sent), sent_params(sent), was_streamed(sent)) == (
+        "qwen3-vl-plus",
+        [text_message(protocol, "user", "Respond with a JSON object.\n\nArea of a 3 by 4 triangle?")],
+        {"response_format": {"type": "json_object"}, "enable_thinking": False},
+        False,
+    )
 
 
-def test_json_mode_leaves_a_prompt_that_mentions_json_alone(make_model: ChatFactory, emu: DashScopeEmulator) -> None:
+def test_json_mode_leaves_a_prompt_that_mentions_json_alone(
+    make_model: ChatFactory, emu: DashScopeEmulator, protocol: str
+) -> None:
     emu.enqueue(Reply(text='{"value": 6, "unit": "cm2"}'))
     result = make_model().with_structured_output(AnswerDict, method="json_mode").invoke("Answer as JSON: 3x4/2?")
     assert result == {"value": 6, "unit": "cm2"}
-    assert emu.last_request.body["messages"] == [{"role": "user", "content": "Answer as JSON: 3x4/2?"}]
+    assert sent_messages(emu.last_request) == [text_message(protocol, "user", "Answer as JSON: 3x4/2?")]
 
 
 def test_json_schema(make_model: ChatFactory, emu: DashScopeEmulator) -> None:
     emu.enqueue(Reply(text='{"value": 6, "unit": "cm2"}'))
     result = make_model().with_structured_output(Answer, method="json_schema", strict=True).invoke(Q)
     assert result == Answer(value=6, unit="cm2")
-    assert emu.last_request.body["response_format"] == {
+    assert sent_params(emu.last_request)["response_format"] == {
         "type": "json_schema",
         "json_schema": {
             "name": "Answer",

@@ -1,4 +1,4 @@
-"""bind_tools, tool-call streaming, malformed arguments and tool history on the wire."""
+"""bind_tools, tool-call streaming, malformed arguments and tool history on the wire (both protocols)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.runnables import RunnableBinding
 from langchain_core.tools import tool
+from lc_support import COMPAT_WIRE, NATIVE_WIRE, sent_messages, sent_params, text_message, was_streamed
 from pydantic import BaseModel, Field
 
 from langchain_qwen_vl import ChatQwenVL
@@ -102,7 +103,7 @@ PARALLEL = Reply(
 )
 
 
-def test_parallel_tool_calls_stream_and_invoke(make_model: ChatFactory, emu: DashScopeEmulator) -> None:
+def test_parallel_tool_calls_stream_and_invoke(make_model: ChatFactory, emu: DashScopeEmulator, protocol: str) -> None:
     model = make_model(enable_thinking=True).bind_tools([get_weather], parallel_tool_calls=True)
     emu.enqueue(PARALLEL, PARALLEL)
     invoked = model.invoke("Weather in Paris and Tokyo?")
@@ -127,15 +128,11 @@ def test_parallel_tool_calls_stream_and_invoke(make_model: ChatFactory, emu: Das
     ]
     assert invoked.additional_kwargs == {"reasoning_content": "Two cities, two calls."}
     assert invoked.response_metadata["finish_reason"] == "tool_calls"
-    assert emu.last_request.body == {
-        "model": "qwen3-vl-plus",
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": "Weather in Paris and Tokyo?"}],
-        "tools": [WEATHER],
-        "parallel_tool_calls": True,
-        "enable_thinking": True,
-    }
+    for request in emu.requests:
+        assert request.body["model"] == "qwen3-vl-plus"
+        assert sent_messages(request) == [text_message(protocol, "user", "Weather in Paris and Tokyo?")]
+        assert sent_params(request) == {"tools": [WEATHER], "parallel_tool_calls": True, "enable_thinking": True}
+        assert was_streamed(request)
 
 
 def test_malformed_arguments_are_invalid_tool_calls_kept_raw(make_model: ChatFactory, emu: DashScopeEmulator) -> None:
@@ -162,44 +159,58 @@ def test_malformed_arguments_are_invalid_tool_calls_kept_raw(make_model: ChatFac
     assert [c["args"] for c in full.invalid_tool_calls] == ['{"city": "Paris"}}']
 
 
-def test_tool_history_goes_back_exactly_and_without_reasoning(make_model: ChatFactory, emu: DashScopeEmulator) -> None:
-    history = [
-        SystemMessage("You are a weather bot."),
-        HumanMessage("Weather in Paris and Tokyo?"),
-        AIMessage(
-            content="",
-            additional_kwargs={"reasoning_content": "Two calls."},
-            tool_calls=[
-                {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_a"},
-                {"name": "get_weather", "args": {"city": "Tokyo"}, "id": "call_b"},
-            ],
-        ),
-        ToolMessage("Sunny in Paris", tool_call_id="call_a"),
-        ToolMessage(content=[{"type": "text", "text": "Rain in Tokyo"}], tool_call_id="call_b"),
-    ]
-    make_model("qwen3-vl-32b-thinking").bind_tools([get_weather]).invoke(history)
+TOOL_HISTORY = [
+    SystemMessage("You are a weather bot."),
+    HumanMessage("Weather in Paris and Tokyo?"),
+    AIMessage(
+        content="",
+        additional_kwargs={"reasoning_content": "Two calls."},
+        tool_calls=[
+            {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_a"},
+            {"name": "get_weather", "args": {"city": "Tokyo"}, "id": "call_b"},
+        ],
+    ),
+    ToolMessage("Sunny in Paris", tool_call_id="call_a"),
+    ToolMessage(content=[{"type": "text", "text": "Rain in Tokyo"}], tool_call_id="call_b"),
+]
+HISTORY_CALLS = [
+    {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+    {"id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Tokyo"}'}},
+]
+
+
+@COMPAT_WIRE
+def test_tool_history_goes_back_exactly_and_without_reasoning_compat_wire(
+    make_model: ChatFactory, emu: DashScopeEmulator
+) -> None:
+    make_model("qwen3-vl-32b-thinking").bind_tools([get_weather]).invoke(TOOL_HISTORY)
     assert emu.last_request.body["messages"] == [
         {"role": "system", "content": "You are a weather bot."},
         {"role": "user", "content": "Weather in Paris and Tokyo?"},
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {
-                    "id": "call_a",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-                },
-                {
-                    "id": "call_b",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Tokyo"}'},
-                },
-            ],
-        },
+        {"role": "assistant", "content": "", "tool_calls": HISTORY_CALLS},
         {"role": "tool", "content": "Sunny in Paris", "tool_call_id": "call_a"},
         {"role": "tool", "content": "Rain in Tokyo", "tool_call_id": "call_b"},
     ]
+
+
+@NATIVE_WIRE
+def test_tool_history_goes_back_exactly_and_without_reasoning_native_wire(
+    make_model: ChatFactory, emu: DashScopeEmulator
+) -> None:
+    make_model("qwen3-vl-32b-thinking").bind_tools([get_weather]).invoke(TOOL_HISTORY)
+    assert emu.last_request.body == {
+        "model": "qwen3-vl-32b-thinking",
+        "input": {
+            "messages": [
+                {"role": "system", "content": [{"text": "You are a weather bot."}]},
+                {"role": "user", "content": [{"text": "Weather in Paris and Tokyo?"}]},
+                {"role": "assistant", "content": "", "tool_calls": HISTORY_CALLS},
+                {"role": "tool", "content": [{"text": "Sunny in Paris"}], "tool_call_id": "call_a"},
+                {"role": "tool", "content": [{"text": "Rain in Tokyo"}], "tool_call_id": "call_b"},
+            ]
+        },
+        "parameters": {"result_format": "message", "incremental_output": True, "tools": [WEATHER]},
+    }
 
 
 def test_forced_choice_on_hybrid_thinking_runs_with_thinking_off(
@@ -209,8 +220,12 @@ def test_forced_choice_on_hybrid_thinking_runs_with_thinking_off(
     with caplog.at_level(logging.WARNING, logger="qwen_vl_core"):
         message = make_model(enable_thinking=True).bind_tools([get_weather], tool_choice="any").invoke("Oslo?")
     assert message.tool_calls == [{"name": "get_weather", "args": {"city": "Oslo"}, "id": "c1", "type": "tool_call"}]
-    body = emu.last_request.body
-    assert (body["tool_choice"], body["enable_thinking"], "stream" in body) == ("required", False, False)
+    params = sent_params(emu.last_request)
+    assert (params["tool_choice"], params["enable_thinking"], was_streamed(emu.last_request)) == (
+        "required",
+        False,
+        False,
+    )
     assert "runs with thinking switched off" in caplog.text
 
 

@@ -1,4 +1,5 @@
-"""`QwenVL` inside LlamaIndex agents, against the emulator: FunctionAgent, AgentWorkflow, ReActAgent."""
+"""`QwenVL` inside LlamaIndex agents, against the emulator on both wire protocols: FunctionAgent,
+AgentWorkflow, ReActAgent."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from li_support import assistant_calls, sent_messages, sent_params, text_message, tool_result, was_streamed
 from llama_index.core.agent.workflow import (
     AgentOutput,
     AgentStream,
@@ -31,12 +33,14 @@ pytestmark = [
 ]
 
 
-def count_dots(color: str) -> int:
+# Coroutines, not plain functions: LlamaIndex runs a sync tool in a thread pool, so the two calls of
+# a parallel round would finish (and enter the agent's memory) in either order.
+async def count_dots(color: str) -> int:
     """Count the dots of a color in the image."""
     return {"red": 3, "blue": 2}[color]
 
 
-def add(a: int, b: int) -> int:
+async def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
 
@@ -56,7 +60,9 @@ async def _drain(handler: WorkflowHandler) -> list[Any]:
     return [event async for event in handler.stream_events()]
 
 
-async def test_function_agent_streams_two_tool_rounds_with_thinking(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+async def test_function_agent_streams_two_tool_rounds_with_thinking(
+    make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str
+) -> None:
     emu.enqueue(ROUND_1, ROUND_2, ANSWER)
     agent = FunctionAgent(tools=[count_dots, add], llm=make_llm(enable_thinking=True), system_prompt="Count carefully.")
     handler = agent.run(user_msg="How many dots?")
@@ -77,42 +83,22 @@ async def test_function_agent_streams_two_tool_rounds_with_thinking(make_llm: Ma
     ]
 
     assert len(emu.requests) == 3
-    first, second, third = (r.body for r in emu.requests)
-    assert first["parallel_tool_calls"] is True
-    assert first["messages"] == [
-        {"role": "system", "content": "Count carefully."},
-        {"role": "user", "content": "How many dots?"},
+    first, second, third = (sent_messages(r) for r in emu.requests)
+    assert first == [
+        text_message(protocol, "system", "Count carefully."),
+        text_message(protocol, "user", "How many dots?"),
     ]
-    assert third["messages"][2:] == [
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {
-                    "id": "c_red",
-                    "type": "function",
-                    "function": {"name": "count_dots", "arguments": '{"color": "red"}'},
-                },
-                {
-                    "id": "c_blue",
-                    "type": "function",
-                    "function": {"name": "count_dots", "arguments": '{"color": "blue"}'},
-                },
-            ],
-        },
-        {"role": "tool", "content": "3", "tool_call_id": "c_red"},
-        {"role": "tool", "content": "2", "tool_call_id": "c_blue"},
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {"id": "c_add", "type": "function", "function": {"name": "add", "arguments": '{"a": 3, "b": 2}'}}
-            ],
-        },
-        {"role": "tool", "content": "5", "tool_call_id": "c_add"},
+    assert third[2:] == [
+        assistant_calls(("c_red", "count_dots", '{"color": "red"}'), ("c_blue", "count_dots", '{"color": "blue"}')),
+        tool_result(protocol, "3", "c_red"),
+        tool_result(protocol, "2", "c_blue"),
+        assistant_calls(("c_add", "add", '{"a": 3, "b": 2}')),
+        tool_result(protocol, "5", "c_add"),
     ]
-    assert second["messages"] == third["messages"][:5]
-    assert all(r.body["enable_thinking"] is True for r in emu.requests)
+    assert second == third[:5]
+    params = [sent_params(r) for r in emu.requests]
+    assert [(p["parallel_tool_calls"], p["enable_thinking"]) for p in params] == [(True, True)] * 3
+    assert all(was_streamed(r) for r in emu.requests)
 
 
 async def test_function_agent_without_streaming(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
@@ -120,35 +106,34 @@ async def test_function_agent_without_streaming(make_llm: MakeLLM, emu: DashScop
     agent = FunctionAgent(tools=[add], llm=make_llm(), streaming=False)
     result = await agent.run(user_msg="3 + 2?")
     assert result.response.content == "There are 5 dots."
-    assert [r.body.get("stream", False) for r in emu.requests] == [False, False]
+    assert [was_streamed(r) for r in emu.requests] == [False, False]
 
 
 async def test_function_agent_initial_tool_choice_is_forced(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
     emu.enqueue(ROUND_2, ANSWER)
     agent = FunctionAgent(tools=[add], llm=make_llm(), initial_tool_choice="add")
     await agent.run(user_msg="3 + 2?")
-    assert emu.requests[0].body["tool_choice"] == {"type": "function", "function": {"name": "add"}}
-    assert "tool_choice" not in emu.requests[1].body
+    assert sent_params(emu.requests[0])["tool_choice"] == {"type": "function", "function": {"name": "add"}}
+    assert "tool_choice" not in sent_params(emu.requests[1])
 
 
 async def test_function_agent_early_stopping_sends_no_trailing_system(
-    make_llm: MakeLLM, emu: DashScopeEmulator
+    make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str
 ) -> None:
     emu.enqueue(ROUND_2, Reply(text="Stopped: 5."))
     agent = FunctionAgent(tools=[add], llm=make_llm(), system_prompt="Be quick.", early_stopping_method="generate")
     result = await agent.run(user_msg="3 + 2?", max_iterations=1)
     assert result.response.content == "Stopped: 5."
     # memory holds only the user turn; the trailing system message goes in as user text
-    assert emu.last_request.body["messages"] == [
-        {
-            "role": "user",
-            "content": (
-                "Be quick.\n\n3 + 2?\n\nYou have reached the maximum number of iterations (1).\n"
-                "Based on the information gathered so far, please provide a helpful final response to the user's "
-                "original query.\nDo not attempt to use any more tools. Simply summarize what you have learned and "
-                "provide the best possible answer."
-            ),
-        }
+    assert sent_messages(emu.last_request) == [
+        text_message(
+            protocol,
+            "user",
+            "Be quick.\n\n3 + 2?\n\nYou have reached the maximum number of iterations (1).\n"
+            "Based on the information gathered so far, please provide a helpful final response to the user's "
+            "original query.\nDo not attempt to use any more tools. Simply summarize what you have learned and "
+            "provide the best possible answer.",
+        )
     ]
 
 
@@ -184,6 +169,6 @@ async def test_react_agent_with_qvq(make_llm: MakeLLM, emu: DashScopeEmulator) -
     assert "".join(e.thinking_delta or "" for e in events if isinstance(e, AgentStream)) == "Use the tool.Got it."
     outputs = [e for e in events if isinstance(e, AgentOutput)]
     assert outputs[0].tool_calls[0].tool_kwargs == {"a": 3, "b": 2}
-    assert all(r.body["stream"] is True and "tools" not in r.body for r in emu.requests)
-    assert emu.requests[1].body["messages"][-1]["role"] == "user"
-    assert "Observation: 5" in str(emu.requests[1].body["messages"])
+    assert all(was_streamed(r) and "tools" not in sent_params(r) for r in emu.requests)
+    assert sent_messages(emu.requests[1])[-1]["role"] == "user"
+    assert "Observation: 5" in str(sent_messages(emu.requests[1]))

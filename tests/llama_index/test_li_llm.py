@@ -1,4 +1,5 @@
-"""`QwenVL` against the emulator: settings, metadata, chat / stream / async / complete, errors."""
+"""`QwenVL` against the emulator: settings, metadata, chat / stream / async / complete, errors, on
+both wire protocols (the `protocol` fixture)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,23 @@ import copy
 import io
 import pickle
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from li_support import PNG, PNG_B64, PNG_URL
+from li_support import (
+    PNG,
+    PNG_B64,
+    PNG_URL,
+    endpoint,
+    response_id,
+    sent_messages,
+    sent_params,
+    text_message,
+    usage_wire,
+    was_streamed,
+)
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -22,6 +35,7 @@ from llama_index.core.base.llms.types import (
     MessageRole,
     TextBlock,
     ThinkingBlock,
+    VideoBlock,
 )
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
@@ -38,13 +52,16 @@ ONE_PIXEL_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 )
 HI = [ChatMessage(role="user", content="hi")]
-USAGE = {
-    "prompt_tokens": 12,
-    "completion_tokens": 9,
-    "total_tokens": 21,
-    "completion_tokens_details": {"reasoning_tokens": 5},
-}
-THINK = Reply(reasoning=["Let me ", "look."], text=["A red ", "dot."], usage=USAGE, request_id="r1")
+
+
+def _usage(protocol: str) -> dict[str, Any]:
+    return usage_wire(protocol, 12, 9, reasoning_tokens=5)
+
+
+def _think(protocol: str) -> Reply:
+    return Reply(reasoning=["Let me ", "look."], text=["A red ", "dot."], usage=_usage(protocol), request_id="r1")
+
+
 FINAL_KWARGS = {
     "reasoning_content": "Let me look.",
     "prompt_tokens": 12,
@@ -59,8 +76,14 @@ def _assistant(*blocks: Any, **kwargs: Any) -> ChatMessage:
     return ChatMessage(role=MessageRole.ASSISTANT, blocks=list(blocks), additional_kwargs=kwargs)
 
 
-def _raw(model: str) -> dict[str, Any]:
-    return {"id": "chatcmpl-r1", "model": model, "request_id": "r1", "finish_reason": "stop", "usage": USAGE}
+def _raw(protocol: str, model: str) -> dict[str, Any]:
+    return {
+        "id": response_id(protocol, "r1"),
+        "model": model,
+        "request_id": "r1",
+        "finish_reason": "stop",
+        "usage": _usage(protocol),
+    }
 
 
 FINAL = _assistant(ThinkingBlock(content="Let me look.", num_tokens=5), TextBlock(text="A red dot."))
@@ -107,13 +130,17 @@ def test_pickles_without_the_client(make_llm: MakeLLM, emu: DashScopeEmulator) -
     llm.chat(HI)
     again = pickle.loads(pickle.dumps(llm))
     assert again.chat(HI).message.content == "Hello from the DashScope emulator."
+    again.close()
 
 
-def test_env_key_is_not_sent_to_a_non_dashscope_host(monkeypatch: pytest.MonkeyPatch, emu: DashScopeEmulator) -> None:
+def test_env_key_is_not_sent_to_a_non_dashscope_host(
+    monkeypatch: pytest.MonkeyPatch, emu: DashScopeEmulator, protocol: str
+) -> None:
     monkeypatch.setenv("DASHSCOPE_API_KEY", "test-key")
-    llm = QwenVL(base_url=emu.base_url)
+    llm = QwenVL(**endpoint(emu, protocol))
     with pytest.raises(AuthenticationError):
         llm.chat(HI)
+    llm.close()
     assert emu.last_request.headers["authorization"] == "Bearer EMPTY"
 
 
@@ -181,7 +208,7 @@ def test_metadata(model: str, fields: dict[str, Any], expected: LLMMetadata) -> 
 # -- chat --------------------------------------------------------------------------------------
 
 
-def test_chat_sends_blocks_and_options(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def test_chat_sends_blocks_and_options(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     llm = make_llm(
         temperature=0.2,
         top_k=5,
@@ -191,24 +218,12 @@ def test_chat_sends_blocks_and_options(make_llm: MakeLLM, emu: DashScopeEmulator
         vl_high_resolution_images=True,
         additional_kwargs={"x_custom": True},
     )
-    emu.enqueue(
-        Reply(text="A dot.", usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}, request_id="r2")
-    )
+    emu.enqueue(Reply(text="A dot.", usage=usage_wire(protocol, 3, 2), request_id="r2"))
     messages = [ChatMessage(role="user", blocks=[ImageBlock(image=PNG), TextBlock(text="What is it?")])]
     before = copy.deepcopy(messages)
     response = llm.chat(messages, top_p=0.9, temperature=0.1)
     assert messages == before
-    assert emu.last_request.body == {
-        "model": "qwen3-vl-plus",
-        "messages": [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": PNG_URL}},
-                    {"type": "text", "text": "What is it?"},
-                ],
-            }
-        ],
+    params = {
         "temperature": 0.1,
         "top_p": 0.9,
         "top_k": 5,
@@ -218,24 +233,87 @@ def test_chat_sends_blocks_and_options(make_llm: MakeLLM, emu: DashScopeEmulator
         "vl_high_resolution_images": True,
         "x_custom": True,
     }
+    if protocol == "openai":
+        content = [{"type": "image_url", "image_url": {"url": PNG_URL}}, {"type": "text", "text": "What is it?"}]
+        expected_body = {"model": "qwen3-vl-plus", "messages": [{"role": "user", "content": content}], **params}
+    else:
+        content = [{"image": PNG_URL}, {"text": "What is it?"}]
+        expected_body = {
+            "model": "qwen3-vl-plus",
+            "input": {"messages": [{"role": "user", "content": content}]},
+            "parameters": {"result_format": "message", **params},
+        }
+    assert emu.last_request.body == expected_body
     assert response == ChatResponse(
         message=_assistant(TextBlock(text="A dot.")),
         raw={
-            "id": "chatcmpl-r2",
+            "id": response_id(protocol, "r2"),
             "model": "qwen3-vl-plus",
             "request_id": "r2",
             "finish_reason": "stop",
-            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+            "usage": usage_wire(protocol, 3, 2),
         },
         additional_kwargs={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, "finish_reason": "stop"},
     )
 
 
-def test_inline_image_without_a_mime_type_is_sent_typed(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def _first_image_url(emu: DashScopeEmulator) -> str:
+    item = sent_messages(emu.last_request)[0]["content"][0]
+    url = item["image_url"]["url"] if "image_url" in item else item["image"]
+    assert isinstance(url, str)
+    return url
+
+
+def test_images_and_videos_on_the_wire(
+    make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str, png_file: Path
+) -> None:
+    blocks = [
+        ImageBlock(url="https://example.com/a.png"),
+        ImageBlock(url=PNG_URL),
+        ImageBlock(path=png_file),
+        ImageBlock(url=png_file.as_uri()),
+        ImageBlock(image=PNG_B64.encode()),
+        VideoBlock(url="https://example.com/v.mp4", fps=2),
+        TextBlock(text="Same dot?"),
+    ]
+    make_llm("qvq-max").chat([ChatMessage(role="user", blocks=blocks)])
+    if protocol == "openai":
+        image = [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]
+        image += [{"type": "image_url", "image_url": {"url": PNG_URL}}] * 4
+        content = [
+            *image,
+            {"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}, "fps": 2.0},
+            {"type": "text", "text": "Same dot?"},
+        ]
+        assert emu.last_request.body == {
+            "model": "qvq-max",
+            "messages": [{"role": "user", "content": content}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    else:
+        content = [
+            {"image": "https://example.com/a.png"},
+            *[{"image": PNG_URL}] * 4,
+            {"video": "https://example.com/v.mp4", "fps": 2.0},
+            {"text": "Same dot?"},
+        ]
+        assert emu.last_request.body == {
+            "model": "qvq-max",
+            "input": {"messages": [{"role": "user", "content": content}]},
+            "parameters": {"result_format": "message", "incremental_output": True},
+        }
+
+
+def test_inline_image_without_a_mime_type_is_sent_typed(
+    make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str
+) -> None:
     # RichPromptTemplate emits `block.inline_url()`, which says `data:None` when the type is unknown.
     untyped = ImageBlock(url=f"data:None;base64,{PNG_B64}")
     make_llm().chat([ChatMessage(role="user", blocks=[untyped, TextBlock(text="?")])])
-    assert emu.last_request.body["messages"][0]["content"][0] == {"type": "image_url", "image_url": {"url": PNG_URL}}
+    assert sent_messages(emu.last_request)[0]["content"][0] == (
+        {"type": "image_url", "image_url": {"url": PNG_URL}} if protocol == "openai" else {"image": PNG_URL}
+    )
 
 
 def test_bad_inline_images_fail_before_any_request(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
@@ -258,55 +336,70 @@ def test_downscale_images_field(
     image_module.new("RGB", (2000, 2000), "red").save(buffer, "PNG")
     message = ChatMessage(role="user", blocks=[ImageBlock(image=buffer.getvalue()), TextBlock(text="?")])
     make_llm(downscale_images=downscale).chat([message])
-    url = emu.last_request.body["messages"][0]["content"][0]["image_url"]["url"]
+    url = _first_image_url(emu)
     sent = image_module.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
     assert sent.size == expected_size
 
 
-def test_chat_on_qvq_streams_once_and_aggregates(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
-    emu.enqueue(THINK)
+def test_chat_on_qvq_streams_once_and_aggregates(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
+    emu.enqueue(_think(protocol))
     response = make_llm("qvq-max").chat(HI)
     assert len(emu.requests) == 1
-    assert emu.last_request.body["stream"] is True
-    assert response == ChatResponse(message=FINAL, raw=_raw("qvq-max"), additional_kwargs=FINAL_KWARGS)
+    assert was_streamed(emu.last_request)
+    assert response == ChatResponse(message=FINAL, raw=_raw(protocol, "qvq-max"), additional_kwargs=FINAL_KWARGS)
 
 
-def test_stream_chat_reasoning_goes_to_thinking_delta(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
-    emu.enqueue(THINK)
+def test_stream_chat_reasoning_goes_to_thinking_delta(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
+    emu.enqueue(_think(protocol))
     chunks = list(make_llm(enable_thinking=True, thinking_budget=500).stream_chat(HI))
-    assert emu.last_request.body == {
-        "model": "qwen3-vl-plus",
-        "messages": [{"role": "user", "content": "hi"}],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "enable_thinking": True,
-        "thinking_budget": 500,
-    }
+    assert emu.last_request.body == (
+        {
+            "model": "qwen3-vl-plus",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "enable_thinking": True,
+            "thinking_budget": 500,
+        }
+        if protocol == "openai"
+        else {
+            "model": "qwen3-vl-plus",
+            "input": {"messages": [{"role": "user", "content": [{"text": "hi"}]}]},
+            "parameters": {
+                "result_format": "message",
+                "incremental_output": True,
+                "enable_thinking": True,
+                "thinking_budget": 500,
+            },
+        }
+    )
     assert chunks == [
         ChatResponse(message=_assistant(TextBlock(text="")), delta="", additional_kwargs={"thinking_delta": "Let me "}),
         ChatResponse(message=_assistant(TextBlock(text="")), delta="", additional_kwargs={"thinking_delta": "look."}),
         ChatResponse(message=_assistant(TextBlock(text="A red ")), delta="A red "),
         ChatResponse(message=_assistant(TextBlock(text="A red dot.")), delta="dot."),
-        ChatResponse(message=FINAL, delta="", raw=_raw("qwen3-vl-plus"), additional_kwargs=FINAL_KWARGS),
+        ChatResponse(message=FINAL, delta="", raw=_raw(protocol, "qwen3-vl-plus"), additional_kwargs=FINAL_KWARGS),
     ]
 
 
-async def test_achat_and_astream_chat(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+async def test_achat_and_astream_chat(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     llm = make_llm("qvq-plus")
-    emu.enqueue(THINK, THINK)
+    emu.enqueue(_think(protocol), _think(protocol))
     response = await llm.achat(HI)
-    assert response == ChatResponse(message=FINAL, raw=_raw("qvq-plus"), additional_kwargs=FINAL_KWARGS)
+    assert response == ChatResponse(message=FINAL, raw=_raw(protocol, "qvq-plus"), additional_kwargs=FINAL_KWARGS)
     chunks = [c async for c in await llm.astream_chat(HI)]
     assert [c.delta for c in chunks] == ["", "", "A red ", "dot.", ""]
     assert [c.additional_kwargs.get("thinking_delta") for c in chunks] == ["Let me ", "look.", None, None, None]
-    assert chunks[-1] == ChatResponse(message=FINAL, delta="", raw=_raw("qvq-plus"), additional_kwargs=FINAL_KWARGS)
+    assert chunks[-1] == ChatResponse(
+        message=FINAL, delta="", raw=_raw(protocol, "qvq-plus"), additional_kwargs=FINAL_KWARGS
+    )
 
 
-def test_complete_and_stream_complete_carry_reasoning(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def test_complete_and_stream_complete_carry_reasoning(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     llm = make_llm("qvq-max")
-    emu.enqueue(THINK, THINK)
+    emu.enqueue(_think(protocol), _think(protocol))
     assert llm.complete("hi") == CompletionResponse(
-        text="A red dot.", additional_kwargs=FINAL_KWARGS, raw=_raw("qvq-max")
+        text="A red dot.", additional_kwargs=FINAL_KWARGS, raw=_raw(protocol, "qvq-max")
     )
     chunks = list(llm.stream_complete("hi"))
     assert [(c.text, c.delta, c.additional_kwargs.get("thinking_delta")) for c in chunks] == [
@@ -319,9 +412,9 @@ def test_complete_and_stream_complete_carry_reasoning(make_llm: MakeLLM, emu: Da
     assert chunks[-1].additional_kwargs == FINAL_KWARGS
 
 
-async def test_acomplete_and_astream_complete(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+async def test_acomplete_and_astream_complete(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     llm = make_llm("qvq-max")
-    emu.enqueue(THINK, THINK)
+    emu.enqueue(_think(protocol), _think(protocol))
     completion = await llm.acomplete("hi")
     assert (completion.text, completion.additional_kwargs) == ("A red dot.", FINAL_KWARGS)
     chunks = [c async for c in await llm.astream_complete("hi")]
@@ -329,7 +422,7 @@ async def test_acomplete_and_astream_complete(make_llm: MakeLLM, emu: DashScopeE
     assert (chunks[-1].text, chunks[-1].additional_kwargs) == ("A red dot.", FINAL_KWARGS)
 
 
-def test_late_system_message_is_not_sent_as_system(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def test_late_system_message_is_not_sent_as_system(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     # What BaseWorkflowAgent._generate_early_stopping_response sends.
     messages = [
         ChatMessage(role="system", content="You are an agent."),
@@ -338,19 +431,23 @@ def test_late_system_message_is_not_sent_as_system(make_llm: MakeLLM, emu: DashS
         ChatMessage(role="system", content="Stop and answer now."),
     ]
     make_llm().chat(messages)
-    assert emu.last_request.body["messages"] == [
-        {"role": "user", "content": "You are an agent.\n\nFind it."},
-        {"role": "assistant", "content": "Searching."},
-        {"role": "user", "content": "Stop and answer now."},
+    assert sent_messages(emu.last_request) == [
+        text_message(protocol, "user", "You are an agent.\n\nFind it."),
+        text_message(protocol, "assistant", "Searching."),
+        text_message(protocol, "user", "Stop and answer now."),
     ]
 
 
-def test_system_message_mode_keep(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def test_system_message_mode_keep(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     make_llm(system_message_mode="keep").chat([ChatMessage(role="system", content="S"), *HI])
-    assert emu.last_request.body["messages"] == [{"role": "system", "content": "S"}, {"role": "user", "content": "hi"}]
+    assert sent_messages(emu.last_request) == [
+        text_message(protocol, "system", "S"),
+        text_message(protocol, "user", "hi"),
+    ]
+    assert sent_params(emu.last_request) == {}
 
 
-def test_callbacks_fire_with_the_final_response(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def test_callbacks_fire_with_the_final_response(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     seen: list[BaseEvent] = []
 
     class Collect(BaseEventHandler):
@@ -362,7 +459,7 @@ def test_callbacks_fire_with_the_final_response(make_llm: MakeLLM, emu: DashScop
     dispatcher = get_dispatcher()
     dispatcher.add_event_handler(handler)
     try:
-        emu.enqueue(THINK, THINK)
+        emu.enqueue(_think(protocol), _think(protocol))
         llm = make_llm("qvq-max")
         list(llm.stream_chat(HI))
         llm.complete("hi")

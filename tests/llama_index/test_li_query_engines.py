@@ -1,4 +1,5 @@
-"""`QwenVL` in LlamaIndex's multimodal query paths, against the emulator (mock embeddings, no network)."""
+"""`QwenVL` in LlamaIndex's multimodal query paths, against the emulator on both wire protocols (mock
+embeddings, no network)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from li_support import PNG_B64, PNG_URL
+from li_support import PNG_B64, PNG_URL, sent_messages, was_streamed
 from llama_index.core import Settings
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.embeddings.mock_embed_model import MockEmbedding, MockMultiModalEmbedding
@@ -37,29 +38,44 @@ class FixedRetriever(BaseRetriever):
 
 
 def _user_content(emu: DashScopeEmulator) -> list[dict[str, Any]]:
-    messages = emu.last_request.body["messages"]
+    messages = sent_messages(emu.last_request)
     assert [m["role"] for m in messages] == ["user"]
     content = messages[0]["content"]
     assert isinstance(content, list)
     return content
 
 
-def test_retriever_query_engine_multimodal(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def _text(protocol: str, text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text} if protocol == "openai" else {"text": text}
+
+
+def _image(protocol: str, url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}} if protocol == "openai" else {"image": url}
+
+
+def _kinds(content: list[dict[str, Any]]) -> list[str]:
+    """ "text" / "image" per content part, in either protocol's shape."""
+    return [
+        "text" if "text" in part else "image" if "image" in part or "image_url" in part else "?" for part in content
+    ]
+
+
+def test_retriever_query_engine_multimodal(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     emu.enqueue(ANSWER)
     engine = RetrieverQueryEngine.from_args(retriever=FixedRetriever(), llm=make_llm("qvq-max"), multimodal=True)
     response = engine.query("How many dots?")
     assert str(response) == "One red dot."
     assert _user_content(emu) == [
-        {"type": "text", "text": QA_SYSTEM},  # the engine's system prompt, folded into the user turn
-        {"type": "text", "text": "Context information is below.\n---------------------"},
-        {"type": "image_url", "image_url": {"url": PNG_URL}},
-        {
-            "type": "text",
-            "text": "The dot is red.\n\n---------------------\nGiven the context information and not "
+        _text(protocol, QA_SYSTEM),  # the engine's system prompt, folded into the user turn
+        _text(protocol, "Context information is below.\n---------------------"),
+        _image(protocol, PNG_URL),
+        _text(
+            protocol,
+            "The dot is red.\n\n---------------------\nGiven the context information and not "
             "prior knowledge, answer the query.\nQuery: How many dots?\nAnswer:",
-        },
+        ),
     ]
-    assert emu.last_request.body["stream"] is True
+    assert was_streamed(emu.last_request)
 
 
 async def test_retriever_query_engine_multimodal_async_streaming(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
@@ -70,24 +86,24 @@ async def test_retriever_query_engine_multimodal_async_streaming(make_llm: MakeL
     response = await engine.aquery("How many dots?")
     text = "".join([token async for token in response.async_response_gen()])  # type: ignore[union-attr]
     assert text == "One red dot."
-    assert [p["type"] for p in _user_content(emu)] == ["text", "text", "image_url", "text"]
+    assert _kinds(_user_content(emu)) == ["text", "text", "image", "text"]
 
 
 @pytest.mark.filterwarnings(DEPRECATED_ENGINE)
-def test_simple_multimodal_query_engine(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def test_simple_multimodal_query_engine(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     emu.enqueue(ANSWER)
     engine = SimpleMultiModalQueryEngine(retriever=FixedRetriever(), multi_modal_llm=make_llm())  # type: ignore[arg-type]
     response = engine.query("How many dots?")
     assert str(response) == "One red dot."
     content = _user_content(emu)
-    assert content[0] == {"type": "image_url", "image_url": {"url": PNG_URL}}
-    assert content[1]["type"] == "text"
+    assert content[0] == _image(protocol, PNG_URL)
+    assert _kinds(content) == ["image", "text"]
     assert "The dot is red." in content[1]["text"]
 
 
 @pytest.mark.filterwarnings(DEPRECATED_ENGINE)
 def test_multimodal_vector_store_index_without_llm_type_warning(
-    make_llm: MakeLLM, emu: DashScopeEmulator, caplog: pytest.LogCaptureFixture
+    make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     emu.enqueue(ANSWER)
     index = MultiModalVectorStoreIndex(
@@ -101,7 +117,7 @@ def test_multimodal_vector_store_index_without_llm_type_warning(
     response = engine.query("How many dots?")
     assert str(response) == "One red dot."
     content = _user_content(emu)
-    assert content[0] == {"type": "image_url", "image_url": {"url": PNG_URL}}
+    assert content[0] == _image(protocol, PNG_URL)
 
 
 def test_settings_llm_is_used_by_the_default_engine(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:

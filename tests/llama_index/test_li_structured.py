@@ -1,5 +1,6 @@
 """Structured output: `structured_predict` (+ async / streaming) and `as_structured_llm`, in every
-thinking case: hybrid off, hybrid on (the core turns thinking off), thinking-only, QVQ (no tools)."""
+thinking case: hybrid off, hybrid on (the core turns thinking off), thinking-only, QVQ (no tools),
+on both wire protocols."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
+from li_support import sent_messages, sent_params, text_message, was_streamed
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import PromptTemplate
 from pydantic import BaseModel
@@ -31,14 +33,14 @@ SCENE = Scene(objects=["dot", "line"], count=2)
 TOOL_REPLY = Reply(tool_calls=[ToolCallReply(name="Scene", arguments=ARGS, id="c1")])
 
 
-def test_hybrid_thinking_off_forces_the_tool(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def test_hybrid_thinking_off_forces_the_tool(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     emu.enqueue(TOOL_REPLY)
     assert make_llm().structured_predict(Scene, PROMPT, thing="image") == SCENE
-    body = emu.last_request.body
-    assert body["tool_choice"] == "required"
-    assert [t["function"]["name"] for t in body["tools"]] == ["Scene"]
-    assert body["messages"] == [{"role": "user", "content": "Describe the image."}]
-    assert "enable_thinking" not in body
+    params = sent_params(emu.last_request)
+    assert params["tool_choice"] == "required"
+    assert [t["function"]["name"] for t in params["tools"]] == ["Scene"]
+    assert sent_messages(emu.last_request) == [text_message(protocol, "user", "Describe the image.")]
+    assert "enable_thinking" not in params
 
 
 def test_hybrid_thinking_on_runs_this_call_without_thinking(
@@ -47,8 +49,8 @@ def test_hybrid_thinking_on_runs_this_call_without_thinking(
     emu.enqueue(TOOL_REPLY)
     with caplog.at_level(logging.WARNING, logger="qwen_vl_core"):
         assert make_llm(enable_thinking=True).structured_predict(Scene, PROMPT, thing="image") == SCENE
-    assert emu.last_request.body["enable_thinking"] is False
-    assert emu.last_request.body["tool_choice"] == "required"
+    assert sent_params(emu.last_request)["enable_thinking"] is False
+    assert sent_params(emu.last_request)["tool_choice"] == "required"
     assert [r.getMessage() for r in caplog.records] == [
         "forced tool_choice is not allowed in thinking mode; this request to qwen3-vl-plus runs with thinking "
         "switched off."
@@ -58,8 +60,8 @@ def test_hybrid_thinking_on_runs_this_call_without_thinking(
 def test_thinking_only_model_uses_auto_and_keeps_thinking(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
     emu.enqueue(Reply(reasoning="Two things.", tool_calls=[ToolCallReply(name="Scene", arguments=ARGS)]))
     assert make_llm("qwen3-vl-8b-thinking").structured_predict(Scene, PROMPT, thing="image") == SCENE
-    assert emu.last_request.body["tool_choice"] == "auto"
-    assert emu.last_request.body["stream"] is True
+    assert sent_params(emu.last_request)["tool_choice"] == "auto"
+    assert was_streamed(emu.last_request)
 
 
 def test_thinking_only_model_answering_in_text_is_a_clear_error(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
@@ -75,7 +77,7 @@ def test_thinking_only_model_answering_in_text_is_a_clear_error(make_llm: MakeLL
 def test_qvq_has_no_tools_and_parses_json_from_text(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
     emu.enqueue(Reply(reasoning="Let me list them.", text=f"```json\n{ARGS}\n```"))
     assert make_llm("qvq-max").structured_predict(Scene, PROMPT, thing="image") == SCENE
-    assert "tools" not in emu.last_request.body
+    assert "tools" not in sent_params(emu.last_request)
 
 
 async def test_astructured_predict(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
@@ -108,4 +110,4 @@ def test_as_structured_llm_chat(make_llm: MakeLLM, emu: DashScopeEmulator) -> No
     response = structured.chat([ChatMessage(role="user", content="Describe the image.")])
     assert response.raw == SCENE
     assert json.loads(response.message.content or "") == SCENE.model_dump()
-    assert emu.last_request.body["tool_choice"] == "required"
+    assert sent_params(emu.last_request)["tool_choice"] == "required"

@@ -1,4 +1,4 @@
-"""Tools: specs, tool choice, `chat_with_tools` on the wire, parallel calls, `predict_and_call`."""
+"""Tools: specs, tool choice, `chat_with_tools` on the wire (both protocols), parallel calls, `predict_and_call`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
+from li_support import assistant_calls, sent_messages, sent_params, text_message, tool_result, was_streamed
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.tools import FunctionTool
@@ -112,17 +113,21 @@ def test_thinking_only_model_asks_for_auto_instead_of_a_forced_choice() -> None:
     assert llm._prepare_chat_with_tools([ZOOM], user_msg="x", tool_choice="none")["tool_choice"] == "none"
 
 
-def test_chat_with_tools_on_the_wire_and_back(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def test_chat_with_tools_on_the_wire_and_back(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     llm = make_llm()
     emu.enqueue(Reply(tool_calls=[ToolCallReply(name="zoom", arguments='{"factor": 2}', id="call_1")]))
     response = llm.chat_with_tools([ZOOM], user_msg="zoom in", tool_choice="zoom")
-    assert emu.last_request.body == {
-        "model": "qwen3-vl-plus",
-        "messages": [{"role": "user", "content": "zoom in"}],
-        "tools": [ZOOM_WIRE],
-        "tool_choice": {"type": "function", "function": {"name": "zoom"}},
-        "parallel_tool_calls": False,
-    }
+    sent = emu.last_request
+    assert (sent.body["model"], sent_messages(sent), sent_params(sent), was_streamed(sent)) == (
+        "qwen3-vl-plus",
+        [text_message(protocol, "user", "zoom in")],
+        {
+            "tools": [ZOOM_WIRE],
+            "tool_choice": {"type": "function", "function": {"name": "zoom"}},
+            "parallel_tool_calls": False,
+        },
+        False,
+    )
     assert response.message.blocks == [
         TextBlock(text=""),
         ToolCallBlock(tool_call_id="call_1", tool_name="zoom", tool_kwargs={"factor": 2}),
@@ -132,7 +137,7 @@ def test_chat_with_tools_on_the_wire_and_back(make_llm: MakeLLM, emu: DashScopeE
     ]
 
 
-def test_tool_round_trip_history_on_the_wire(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+def test_tool_round_trip_history_on_the_wire(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
     llm = make_llm()
     emu.enqueue(Reply(tool_calls=[ToolCallReply(name="zoom", arguments='{"factor": 2}', id="call_1")]))
     first = llm.chat_with_tools([ZOOM], user_msg="zoom in")
@@ -142,16 +147,10 @@ def test_tool_round_trip_history_on_the_wire(make_llm: MakeLLM, emu: DashScopeEm
         ChatMessage(role="tool", content="zoomed x2", additional_kwargs={"tool_call_id": "call_1"}),
     ]
     llm.chat_with_tools([ZOOM], chat_history=history)
-    assert emu.last_request.body["messages"] == [
-        {"role": "user", "content": "zoom in"},
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "zoom", "arguments": '{"factor": 2}'}}
-            ],
-        },
-        {"role": "tool", "content": "zoomed x2", "tool_call_id": "call_1"},
+    assert sent_messages(emu.last_request) == [
+        text_message(protocol, "user", "zoom in"),
+        assistant_calls(("call_1", "zoom", '{"factor": 2}')),
+        tool_result(protocol, "zoomed x2", "call_1"),
     ]
 
 
@@ -165,7 +164,7 @@ def test_parallel_calls_kept_only_when_allowed(make_llm: MakeLLM, emu: DashScope
     )
     emu.enqueue(two, two)
     both = llm.chat_with_tools([ZOOM, CROP], user_msg="go", allow_parallel_tool_calls=True)
-    assert emu.last_request.body["parallel_tool_calls"] is True
+    assert sent_params(emu.last_request)["parallel_tool_calls"] is True
     assert [s.tool_name for s in llm.get_tool_calls_from_response(both)] == ["zoom", "crop"]
     first = llm.chat_with_tools([ZOOM, CROP], user_msg="go")
     assert llm.get_tool_calls_from_response(first) == [
@@ -199,8 +198,8 @@ def test_forced_choice_in_hybrid_thinking_mode_turns_thinking_off(
     emu.enqueue(Reply(tool_calls=[ToolCallReply(name="crop", arguments='{"x": 1}')]))
     with caplog.at_level(logging.WARNING, logger="qwen_vl_core"):
         make_llm(enable_thinking=True).chat_with_tools([CROP], user_msg="crop", tool_required=True)
-    assert emu.last_request.body["enable_thinking"] is False
-    assert emu.last_request.body["tool_choice"] == "required"
+    assert sent_params(emu.last_request)["enable_thinking"] is False
+    assert sent_params(emu.last_request)["tool_choice"] == "required"
     assert [r.getMessage() for r in caplog.records if r.name == "qwen_vl_core"] == [
         "forced tool_choice is not allowed in thinking mode; this request to qwen3-vl-plus runs with thinking "
         "switched off."
