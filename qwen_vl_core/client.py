@@ -8,6 +8,7 @@ server's ~180 s non-streaming timeout for long reasoning.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -35,6 +36,7 @@ from .transport import (
     RawResponse,
     Transport,
     afetch_image,
+    failure_reason,
     fetch_image,
 )
 from .types import ChatRequest
@@ -44,14 +46,27 @@ __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "QwenVLClient"]
 DEFAULT_TIMEOUT = 600.0
 """Seconds allowed between two reads of a response (not for the whole stream)."""
 DEFAULT_CONNECT_TIMEOUT = 10.0
+"""Seconds allowed to open a connection."""
+
+_PARTIAL_NOTE = (
+    " What arrived is in the error's `partial`; a response that has started is never retried "
+    "automatically, so retry the call to get a complete answer."
+)
 
 
 class _StreamState:
     """Text in, events out; remembers everything so a failure can carry the partial result."""
 
-    __slots__ = ("_decoder", "_lines", "_parser", "_splitter", "acc", "done", "error")
+    __slots__ = ("_decoder", "_lines", "_parser", "_read_timeout", "_splitter", "acc", "done", "error")
 
-    def __init__(self, parser: CompatStreamParser | NativeStreamParser, *, split_think_tags: bool = False) -> None:
+    def __init__(
+        self,
+        parser: CompatStreamParser | NativeStreamParser,
+        *,
+        split_think_tags: bool = False,
+        read_timeout: float | None = None,
+    ) -> None:
+        self._read_timeout = read_timeout
         self._lines = LineSplitter()
         self._decoder = SSEDecoder()
         self._parser = parser
@@ -69,6 +84,8 @@ class _StreamState:
                 event = feed(line)
                 if event is not None:
                     self._take(self._parser.feed_event(event), out)
+                    if self.done:  # nothing after the end counts, however the body was cut
+                        break
         except QwenVLError as exc:
             self.error = self.fail(exc)
             self.done = True
@@ -116,18 +133,30 @@ class _StreamState:
         return out
 
     def fail(self, exc: BaseException) -> QwenVLError:
-        """Turn any failure into a library error that carries what was received."""
+        """Turn any failure into a library error that carries what was received (and the request id)."""
         if isinstance(exc, QwenVLError):
             error = exc
         elif isinstance(exc, TIMEOUT_ERRORS):
-            error = IncompleteStreamError(f"The stream stalled longer than the read timeout: {exc}")
+            limit = f"{self._read_timeout:g} s" if self._read_timeout is not None else "its limit"
+            error = IncompleteStreamError(
+                f"The stream stalled: nothing arrived for longer than the read timeout ({limit} between "
+                "chunks, set by `timeout=`)."
+            )
         elif isinstance(exc, TRANSPORT_ERRORS):
-            error = IncompleteStreamError(f"The connection broke in the middle of the stream: {exc}")
+            error = IncompleteStreamError(f"The connection broke in the middle of the stream: {failure_reason(exc)}.")
         else:
             raise exc
+        parser = self._parser
         if error.request_id is None:
-            error.request_id = self._parser.request_id
-        error.partial = self.acc.partial()
+            error.request_id = parser.request_id
+        if type(error) is IncompleteStreamError and _PARTIAL_NOTE not in error.message:
+            error.message += _PARTIAL_NOTE if error.message.endswith(".") else "." + _PARTIAL_NOTE
+            error.args = (error.message,)
+        partial = self.acc.partial()
+        if partial.finish_reason is None:  # the ids are known even though no StreamEnd arrived
+            response_id = parser.response_id if isinstance(parser, CompatStreamParser) else parser.request_id
+            partial = replace(partial, model=parser.model, response_id=response_id, request_id=error.request_id)
+        error.partial = partial
         return error
 
 
@@ -145,6 +174,9 @@ def _thinking_to_chat_template(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+_BUILD_LOCK = threading.Lock()
+
+
 class QwenVLClient:
     """A DashScope client for Qwen3-VL and QVQ. Construction needs no key and no network.
 
@@ -152,6 +184,16 @@ class QwenVLClient:
         client = QwenVLClient(region="intl")
         for event in client.stream(ChatRequest(model="qvq-max", messages=(...,))):
             ...
+
+    Timeouts fit long thinking: `timeout` (default 600 s; None: no limit) is the read timeout, the
+    longest wait for the next piece of a response, not a limit on the whole stream, so a reasoning
+    stream may run for many minutes as long as chunks keep coming. `connect_timeout` (default 10 s)
+    bounds opening the connection. Both apply to either protocol. A stream that stalls raises
+    `IncompleteStreamError` with what arrived in `partial`.
+
+    Retries: up to `max_retries` (default 2; 0 disables) on 429, 500, 502, 503, 504 and connection
+    errors, only before the response has started, with exponential backoff and jitter, honouring
+    `Retry-After`. Other 4xx are never retried, and neither is a stream that broke after it started.
     """
 
     def __init__(
@@ -209,10 +251,11 @@ class QwenVLClient:
         return self.endpoint.protocol
 
     def _get_transport(self) -> Transport:
-        if self._transport is None:
-            cls = NativeTransport if self.protocol == "dashscope" else CompatTransport
-            self._transport = cls(base_url=self.endpoint.base_url, api_key=self._key(), **self._transport_options)
-        return self._transport
+        with _BUILD_LOCK:  # concurrent first calls from threads build one transport, not several
+            if self._transport is None:
+                cls = NativeTransport if self.protocol == "dashscope" else CompatTransport
+                self._transport = cls(base_url=self.endpoint.base_url, api_key=self._key(), **self._transport_options)
+            return self._transport
 
     def _inline(self, request: ChatRequest) -> ChatRequest:
         if not self.inline_remote_images:
@@ -249,6 +292,13 @@ class QwenVLClient:
             return NativeStreamParser(request_id, body.get("model"))
         return CompatStreamParser(request_id)
 
+    def _state(self, request_id: str | None, body: dict[str, Any]) -> _StreamState:
+        return _StreamState(
+            self._parser(request_id, body),
+            split_think_tags=self._split_think_tags(body["model"]),
+            read_timeout=self._transport_options["timeout"],
+        )
+
     def _events(self, raw: RawResponse, body: dict[str, Any]) -> list[StreamEvent]:
         if self.protocol == "dashscope":
             return events_from_native_response(raw.body, raw.request_id, body.get("model"))
@@ -263,7 +313,7 @@ class QwenVLClient:
 
     def _stream_body(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
         with self._get_transport().stream_text(body) as (request_id, pieces):
-            state = _StreamState(self._parser(request_id, body), split_think_tags=self._split_think_tags(body["model"]))
+            state = self._state(request_id, body)
             try:
                 for text in pieces:
                     events = state.feed_text(text)
@@ -285,7 +335,7 @@ class QwenVLClient:
 
     async def _astream_body(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         async with self._get_transport().astream_text(body) as (request_id, pieces):
-            state = _StreamState(self._parser(request_id, body), split_think_tags=self._split_think_tags(body["model"]))
+            state = self._state(request_id, body)
             try:
                 async for text in pieces:
                     events = state.feed_text(text)

@@ -171,11 +171,18 @@ _INSPECTION = (
     "(the same request gets the same answer)."
 )
 _QUOTA = "The quota is used up; raise it in the Model Studio console (retrying will not help)."
+_BILLING = (
+    "The account has an overdue bill or has not bought this model; settle it in the Alibaba Cloud "
+    "billing console (retrying will not help)."
+)
 _CODE_HINTS = {
     "data_inspection_failed": _INSPECTION,
     "DataInspectionFailed": _INSPECTION,
     "Throttling.AllocationQuota": _QUOTA,
     "insufficient_quota": _QUOTA,
+    "PrepaidBillOverdue": _BILLING,
+    "PostpaidBillOverdue": _BILLING,
+    "CommodityNotPurchased": _BILLING,
 }
 
 
@@ -222,10 +229,14 @@ def error_from_payload(
         response_id = payload.get("id")
         if isinstance(response_id, str) and response_id.startswith("chatcmpl-"):
             rid = response_id.removeprefix("chatcmpl-")
+    param = body.get("param")
+    if isinstance(param, str) and param and param not in message:  # name the bad parameter
+        message = f"{message} (parameter `{param}`)"
     cls: type[APIStatusError] = StreamError if mid_stream else _class_for(status, code, message)
     hint = (_CODE_HINTS.get(code) if code else None) or _HINTS.get(cls)
     if hint and hint not in message:
-        message = f"{message} {hint}"
+        stop = "" if message.rstrip().endswith((".", "!", "?", ")", "。", "！", "？")) else "."
+        message = f"{message}{stop} {hint}"
     error = cls(message, status=status, code=code, request_id=rid, partial=partial)
     if code in _NOT_RETRYABLE_CODES:
         error.retryable = False
@@ -237,7 +248,7 @@ def parse_error_body(text: str) -> Mapping[str, Any] | None:
     for candidate in (text, *(line[5:] for line in text.splitlines() if line.startswith("data:"))):
         try:
             value = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, Mapping):
             return value

@@ -5,6 +5,10 @@ Wire facts honoured here (see `../shared/wire-samples`): the first chunk may car
 tool-call continuation fragments carry `id: ""` and no name; one chunk may hold fragments of two
 parallel calls; usage arrives in a last chunk with `choices: []`; a chunk with an `error` key is an
 error frame.
+
+Whatever the bytes, a parser raises only library errors: a chunk that is valid JSON of an
+unexpected shape (a number where a text belongs, a string where an object belongs) is an
+`IncompleteStreamError` too, never an `AttributeError` from deep inside.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import IncompleteStreamError, error_from_payload
+from .errors import APIStatusError, IncompleteStreamError, error_from_payload
 from .events import (
     ReasoningDelta,
     StreamEnd,
@@ -25,7 +29,32 @@ from .events import (
 )
 from .sse import ServerSentEvent
 
-__all__ = ["CompatStreamParser", "events_from_compat_response", "tool_call_deltas", "usage_from_compat"]
+__all__ = [
+    "SHAPE_ERRORS",
+    "CompatStreamParser",
+    "events_from_compat_response",
+    "malformed",
+    "tool_call_deltas",
+    "usage_from_compat",
+]
+
+SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError)
+"""What reading a JSON value of an unexpected shape can raise; turned into a library error."""
+
+
+def malformed(what: str, data: str, exc: BaseException, request_id: str | None) -> IncompleteStreamError:
+    """The error for a stream item that parsed as JSON but does not have the protocol's shape."""
+    return IncompleteStreamError(
+        f"The stream carried {what} of an unexpected shape ({type(exc).__name__}: {exc}): {data[:200]!r}",
+        request_id=request_id,
+    )
+
+
+def _string(value: Any) -> str | None:
+    """A text field as sent (None or empty: absent); anything but a string is a malformed chunk."""
+    if value is None or type(value) is str:
+        return value or None
+    raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
 def _detail(usage: Mapping[str, Any], group: str, key: str) -> int | None:
@@ -54,15 +83,17 @@ def usage_from_compat(usage: Mapping[str, Any]) -> Usage:
 
 def tool_call_deltas(calls: list[Any], out: list[StreamEvent]) -> None:
     """Tool-call fragments → deltas; an empty id or name (continuations) becomes None."""
+    if not isinstance(calls, list):
+        raise TypeError(f"tool_calls is a {type(calls).__name__}, not a list")
     for position, call in enumerate(calls):
         function = call.get("function") or {}
         index = call.get("index")
         out.append(
             ToolCallDelta(
-                index if isinstance(index, int) else position,
-                call.get("id") or None,
-                function.get("name") or None,
-                function.get("arguments") or "",
+                index if type(index) is int else position,
+                _string(call.get("id")),
+                _string(function.get("name")),
+                _string(function.get("arguments")) or "",
             )
         )
 
@@ -92,22 +123,25 @@ class CompatStreamParser:
             return [self.end()]
         try:
             chunk = json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise IncompleteStreamError(
                 f"The stream carried a line that is not JSON: {data[:200]!r}",
                 request_id=self.request_id,
             ) from exc
         if not isinstance(chunk, dict):
             raise IncompleteStreamError(f"Unexpected stream payload: {data[:200]!r}", request_id=self.request_id)
-        return self.feed(chunk)
+        try:
+            return self.feed(chunk)
+        except SHAPE_ERRORS as exc:
+            raise malformed("a chunk", data, exc, self.request_id) from exc
 
     def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         if self.model is None:
             if "error" in chunk:
                 raise error_from_payload(chunk, request_id=self.request_id, mid_stream=self.received)
-            self.model = chunk.get("model")
-            self.response_id = chunk.get("id")
+            self.model = _string(chunk.get("model"))
+            self.response_id = _string(chunk.get("id"))
         choices = chunk.get("choices")
         if choices:
             choice = choices[0]
@@ -116,16 +150,20 @@ class CompatStreamParser:
                 # vLLM (newer) and Ollama name the field `reasoning`; some servers send both, one null.
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if reasoning:
+                    if type(reasoning) is not str:
+                        raise TypeError(f"reasoning is a {type(reasoning).__name__}")
                     out.append(ReasoningDelta(reasoning))
                 text = delta.get("content")
                 if text:
+                    if type(text) is not str:
+                        raise TypeError(f"content is a {type(text).__name__}")
                     out.append(TextDelta(text))
                 calls = delta.get("tool_calls")
                 if calls:
                     tool_call_deltas(calls, out)
             finish = choice.get("finish_reason")
             if finish:
-                self.finish_reason = finish
+                self.finish_reason = _string(finish)
         elif "error" in chunk:
             raise error_from_payload(chunk, request_id=self.request_id, mid_stream=True)
         usage = chunk.get("usage")
@@ -148,26 +186,37 @@ def events_from_compat_response(body: Mapping[str, Any], request_id: str | None 
     """A non-streaming response as the same events a stream would have produced."""
     if "error" in body:
         raise error_from_payload(body, request_id=request_id)
+    try:
+        return _response_events(body, request_id)
+    except SHAPE_ERRORS as exc:
+        raise APIStatusError(
+            f"The response has an unexpected shape ({type(exc).__name__}: {exc}): {str(body)[:200]}",
+            request_id=request_id,
+        ) from exc
+
+
+def _response_events(body: Mapping[str, Any], request_id: str | None) -> list[StreamEvent]:
     out: list[StreamEvent] = []
     choices = body.get("choices") or []
     finish = "stop"
     if choices:
         choice = choices[0]
         message = choice.get("message") or {}
-        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        reasoning = _string(message.get("reasoning_content") or message.get("reasoning"))
         if reasoning:
             out.append(ReasoningDelta(reasoning))
         content = message.get("content")
         if isinstance(content, list):  # some gateways return content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+        content = _string(content)
         if content:
             out.append(TextDelta(content))
         calls = message.get("tool_calls")
         if calls:
             tool_call_deltas(calls, out)
-        finish = choice.get("finish_reason") or finish
+        finish = _string(choice.get("finish_reason")) or finish
     usage = body.get("usage")
     if usage:
         out.append(UsageUpdate(usage_from_compat(usage)))
-    out.append(StreamEnd(finish, body.get("model"), body.get("id"), request_id))
+    out.append(StreamEnd(finish, _string(body.get("model")), _string(body.get("id")), request_id))
     return out

@@ -5,7 +5,8 @@ string `"null"` until the end; `content` is `[]` while reasoning and `[{"text": 
 answering (a plain string on the text-generation endpoint); `reasoning_content` is absent in
 answer and tool-call events; `usage` is repeated, cumulatively, on every event, so it is reported
 once, from the finishing event; an `event:error` event (on an HTTP 200 stream) carries the real
-status in a `:HTTP_STATUS/4xx` comment.
+status in a `:HTTP_STATUS/4xx` comment. As in `parse_compat`, an event of an unexpected shape is an
+`IncompleteStreamError`, never a crash.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import IncompleteStreamError, error_from_payload
+from .errors import APIStatusError, IncompleteStreamError, error_from_payload
 from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta, Usage, UsageUpdate
-from .parse_compat import tool_call_deltas
+from .parse_compat import SHAPE_ERRORS, malformed, tool_call_deltas
 from .sse import ServerSentEvent
 
 __all__ = ["NativeStreamParser", "events_from_native_response", "usage_from_native"]
@@ -57,6 +58,8 @@ def _content_text(content: Any) -> str:
 def _message_events(message: Mapping[str, Any], out: list[StreamEvent]) -> None:
     reasoning = message.get("reasoning_content")
     if reasoning:
+        if type(reasoning) is not str:
+            raise TypeError(f"reasoning_content is a {type(reasoning).__name__}")
         out.append(ReasoningDelta(reasoning))
     text = _content_text(message.get("content"))
     if text:
@@ -81,20 +84,26 @@ class NativeStreamParser:
     def feed_event(self, sse: ServerSentEvent) -> list[StreamEvent]:
         try:
             payload = json.loads(sse.data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise IncompleteStreamError(
                 f"The stream carried a line that is not JSON: {sse.data[:200]!r}", request_id=self.request_id
             ) from exc
         if not isinstance(payload, dict):
             raise IncompleteStreamError(f"Unexpected stream payload: {sse.data[:200]!r}", request_id=self.request_id)
-        if sse.event == "error" or (sse.status is not None and sse.status >= 400):
-            raise error_from_payload(payload, status=sse.status, request_id=self.request_id, mid_stream=self.received)
-        return self.feed(payload)
+        try:
+            if sse.event == "error" or (sse.status is not None and sse.status >= 400):
+                raise error_from_payload(
+                    payload, status=sse.status, request_id=self.request_id, mid_stream=self.received
+                )
+            return self.feed(payload)
+        except SHAPE_ERRORS as exc:
+            raise malformed("an event", sse.data, exc, self.request_id) from exc
 
     def feed(self, payload: Mapping[str, Any]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         if self.request_id is None:
-            self.request_id = payload.get("request_id")
+            request_id = payload.get("request_id")
+            self.request_id = request_id if type(request_id) is str else None
         usage = payload.get("usage")
         if usage:
             self._usage = usage
@@ -108,11 +117,16 @@ class NativeStreamParser:
                 _message_events(message, out)
             finish = choice.get("finish_reason")
         elif "text" in output:  # legacy result_format "text"
-            if output["text"]:
-                out.append(TextDelta(output["text"]))
+            text = output["text"]
+            if text:
+                if type(text) is not str:
+                    raise TypeError(f"text is a {type(text).__name__}")
+                out.append(TextDelta(text))
             finish = output.get("finish_reason")
         self.received = True
         if finish and finish != "null":
+            if type(finish) is not str:
+                raise TypeError(f"finish_reason is a {type(finish).__name__}")
             self.finish_reason = finish
             out.extend(self._end())
         return out
@@ -140,9 +154,15 @@ def events_from_native_response(
     """A non-streaming native response as the same events a stream would have produced."""
     if "code" in body and "output" not in body:
         raise error_from_payload(body, request_id=request_id)
-    parser = NativeStreamParser(request_id or body.get("request_id"), model)
-    events = parser.feed(body)
-    if parser.finish_reason is None:
-        parser.finish_reason = "stop"
-        events.extend(parser._end())
+    parser = NativeStreamParser(request_id, model)
+    try:
+        events = parser.feed(body)
+        if parser.finish_reason is None:
+            parser.finish_reason = "stop"
+            events.extend(parser._end())
+    except SHAPE_ERRORS as exc:
+        raise APIStatusError(
+            f"The response has an unexpected shape ({type(exc).__name__}: {exc}): {str(body)[:200]}",
+            request_id=parser.request_id,
+        ) from exc
     return events

@@ -76,9 +76,22 @@ class Endpoint:
 
 
 def is_dashscope_host(url: str) -> bool:
-    """True for Model Studio hosts (legacy `dashscope*` domains and workspace `*.maas.aliyuncs.com`)."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host.endswith(".aliyuncs.com") and ("dashscope" in host or host.endswith(".maas.aliyuncs.com"))
+    """True for Model Studio hosts over https, and only those: `dashscope[-region].aliyuncs.com`,
+    `<region>.dashscope.aliyuncs.com` and workspace hosts `<id>.<region>.maas.aliyuncs.com`.
+
+    Matched label by label, not by substring: other `*.aliyuncs.com` names can be chosen by anyone
+    (an OSS bucket `dashscope-x` is `dashscope-x.oss-cn-beijing.aliyuncs.com`) and must never get
+    `DASHSCOPE_API_KEY`; nor does plain http, where the key would travel in clear text.
+    """
+    parts = urlsplit(url)
+    labels = (parts.hostname or "").lower().split(".")
+    if parts.scheme.lower() != "https" or labels[-2:] != ["aliyuncs", "com"]:
+        return False
+    if len(labels) == 3:
+        return labels[0] == "dashscope" or labels[0].startswith("dashscope-")
+    if len(labels) == 4:
+        return labels[1] == "dashscope"
+    return len(labels) == 5 and labels[2] == "maas"
 
 
 def resolve_endpoint(

@@ -51,7 +51,8 @@ class SSEDecoder:
         if line[0] == ":":
             if line.startswith(":HTTP_STATUS/"):
                 status = line[13:].strip()
-                self._status = int(status) if status.isdigit() else None
+                # isdecimal, not isdigit: "²" is a digit that int() rejects; a status has 3 digits.
+                self._status = int(status) if status.isdecimal() and len(status) <= 3 else None
             return None
         name, sep, value = line.partition(":")
         if sep and value.startswith(" "):
@@ -86,25 +87,38 @@ class LineSplitter:
 
     Not `str.splitlines()` (nor httpx's `iter_lines`, built on it): those also split at U+2028,
     U+0085 and friends, which may appear raw inside a JSON string and would break the line.
+    A piece without a line end is only held (joined once the line ends), so a long line that
+    trickles in many small pieces costs linear, not quadratic, time.
     """
 
     __slots__ = ("_pending",)
 
     def __init__(self) -> None:
-        self._pending = ""
+        self._pending: list[str] = []
+        """Pieces of the line not yet ended (the last may end with a held-back carriage return)."""
 
     def feed(self, text: str) -> list[str]:
-        if self._pending:
-            text = self._pending + text
+        pending = self._pending
+        if "\n" not in text and "\r" not in text and not (pending and pending[-1].endswith("\r")):
+            if text:
+                pending.append(text)
+            return []
+        if pending:
+            pending.append(text)
+            text = "".join(pending)
+            pending.clear()
         hold = ""
         if text.endswith("\r"):  # maybe the first half of a \r\n split across pieces
             text, hold = text[:-1], "\r"
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
-        self._pending = lines.pop() + hold
+        last = lines.pop() + hold
+        if last:
+            pending.append(last)
         return lines
 
     def flush(self) -> list[str]:
-        pending, self._pending = self._pending.rstrip("\r"), ""
-        return [pending] if pending else []
+        rest = "".join(self._pending).rstrip("\r")
+        self._pending.clear()
+        return [rest] if rest else []

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import httpx
 import openai
@@ -35,6 +36,7 @@ __all__ = [
     "RawResponse",
     "Transport",
     "afetch_image",
+    "failure_reason",
     "fetch_image",
     "retry_delay",
 ]
@@ -44,11 +46,17 @@ try:  # openai >= 3 ships its own fork of httpx
 
     TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError, httpx2.TransportError)
     TIMEOUT_ERRORS: tuple[type[Exception], ...] = (httpx.TimeoutException, httpx2.TimeoutException)
+    _CONNECT_TIMEOUTS: tuple[type[Exception], ...] = (httpx.ConnectTimeout, httpx2.ConnectTimeout)
 except ImportError:  # pragma: no cover - depends on the installed openai major version
     TRANSPORT_ERRORS = (httpx.TransportError,)
     TIMEOUT_ERRORS = (httpx.TimeoutException,)
+    _CONNECT_TIMEOUTS = (httpx.ConnectTimeout,)
 
 _SDK_KWARGS = ("model", "messages", "stream")
+_BUILD_LOCK = threading.Lock()
+_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+"""The openai SDK's pool limits, for the native client too: httpx's default of 100 connections
+queues the rest, and its pool's queueing makes 500 concurrent streams ~5x slower."""
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 60.0
 T = TypeVar("T")
@@ -75,6 +83,19 @@ def _retry_after(headers: Any) -> float | None:
         return None  # an HTTP date: fall back to backoff
 
 
+def failure_reason(exc: BaseException) -> str:
+    """The first non-empty message down the cause chain (async transports often raise `ReadError('')`)."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            break
+        text = str(current)
+        if text:
+            return text
+        current = current.__cause__ or current.__context__
+    return type(exc).__name__
+
+
 def _should_retry(error: QwenVLError, attempt: int, max_retries: int) -> bool:
     if attempt >= max_retries or not error.retryable:
         return False
@@ -87,39 +108,62 @@ def _status_error(status: int, text: str, headers: Any) -> QwenVLError:
     return error
 
 
-def _map_error(exc: Exception) -> QwenVLError:
+_Timeouts: TypeAlias = tuple[float, float | None]
+"""(connect timeout, read timeout) in seconds, for the error messages."""
+
+
+def _map_error(exc: Exception, timeouts: _Timeouts | None = None) -> QwenVLError:
     if isinstance(exc, QwenVLError):
         return exc
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc.response.status_code, exc.response.text, exc.response.headers)
+    # The SDK's errors wrap the httpx one; httpx's own wrap httpcore's.
+    cause = exc.__cause__ if isinstance(exc, openai.APIError) and exc.__cause__ is not None else exc
+    connect, read = timeouts if timeouts is not None else (None, None)
     if isinstance(exc, (openai.APITimeoutError, *TIMEOUT_ERRORS)):
-        return APITimeoutError(f"The request timed out before the server answered: {exc.__cause__ or exc}")
+        if isinstance(cause, _CONNECT_TIMEOUTS):
+            limit = f" ({connect:g} s)" if connect is not None else ""
+            return APITimeoutError(
+                f"Could not connect within the connect timeout{limit}. Check the network, proxy and base URL, "
+                "or raise `connect_timeout=`."
+            )
+        limit = f" ({read:g} s)" if read is not None else ""
+        return APITimeoutError(
+            f"The server did not answer within the read timeout{limit}. Retry later, or raise `timeout=`."
+        )
     if isinstance(exc, (openai.APIConnectionError, *TRANSPORT_ERRORS)):
-        return APIConnectionError(f"Could not reach the API: {exc.__cause__ or exc}")
+        return APIConnectionError(
+            f"Could not reach the API ({failure_reason(cause)}). Check the network, proxy and base URL; the "
+            "call can be retried."
+        )
     if isinstance(exc, openai.APIError):
         return error_from_body(500, str(exc))
     raise exc
 
 
-def _retrying(send: Callable[[], T], max_retries: int) -> T:
+def _retrying(send: Callable[[], T], max_retries: int, timeouts: _Timeouts | None = None) -> T:
     for attempt in range(max_retries + 1):
         try:
             return send()
         except Exception as exc:
-            error = _map_error(exc)
+            error = _map_error(exc, timeouts)
             if not _should_retry(error, attempt, max_retries):
+                if error is exc:
+                    raise  # already ours: `raise error from exc` would make it its own cause
                 raise error from exc
             time.sleep(retry_delay(attempt, error.retry_after))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _aretrying(send: Callable[[], Awaitable[T]], max_retries: int) -> T:
+async def _aretrying(send: Callable[[], Awaitable[T]], max_retries: int, timeouts: _Timeouts | None = None) -> T:
     for attempt in range(max_retries + 1):
         try:
             return await send()
         except Exception as exc:
-            error = _map_error(exc)
+            error = _map_error(exc, timeouts)
             if not _should_retry(error, attempt, max_retries):
+                if error is exc:
+                    raise
                 raise error from exc
             await asyncio.sleep(retry_delay(attempt, error.retry_after))
     raise AssertionError("unreachable")  # pragma: no cover
@@ -128,7 +172,7 @@ async def _aretrying(send: Callable[[], Awaitable[T]], max_retries: int) -> T:
 def _json_body(content: bytes, status: int) -> Mapping[str, Any]:
     try:
         value = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = None
     if not isinstance(value, Mapping):
         raise APIStatusError(f"HTTP {status} with a body that is not JSON: {content[:300]!r}", status=status)
@@ -203,6 +247,7 @@ class CompatTransport:
             "default_headers": dict(default_headers or {}),
         }
         self._max_retries = max_retries
+        self._timeouts: _Timeouts = (connect_timeout, timeout)
         self._key = api_key
         self._http_client = http_client
         self._async_http_client = async_http_client
@@ -211,11 +256,12 @@ class CompatTransport:
         self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def _client(self) -> openai.OpenAI:
-        if self._sync is None:
-            self._sync = openai.OpenAI(
-                api_key=self._key.get_secret_value(), http_client=self._http_client, **self._options
-            )
-        return self._sync
+        with _BUILD_LOCK:  # threads making their first call together (LangChain batch) share one client
+            if self._sync is None:
+                self._sync = openai.OpenAI(
+                    api_key=self._key.get_secret_value(), http_client=self._http_client, **self._options
+                )
+            return self._sync
 
     def _aclient(self) -> openai.AsyncOpenAI:
         loop = asyncio.get_running_loop()
@@ -236,7 +282,7 @@ class CompatTransport:
             manager = self._client().chat.completions.with_streaming_response.create(**kwargs)
             return manager, manager.__enter__()
 
-        manager, response = _retrying(send, self._max_retries)
+        manager, response = _retrying(send, self._max_retries, self._timeouts)
         try:
             yield response.headers.get("x-request-id"), response.iter_text()
         finally:
@@ -250,7 +296,7 @@ class CompatTransport:
             manager = self._aclient().chat.completions.with_streaming_response.create(**kwargs)
             return manager, await manager.__aenter__()
 
-        manager, response = await _aretrying(send, self._max_retries)
+        manager, response = await _aretrying(send, self._max_retries, self._timeouts)
         try:
             yield response.headers.get("x-request-id"), response.iter_text()
         finally:
@@ -258,7 +304,11 @@ class CompatTransport:
 
     def post(self, body: Mapping[str, Any]) -> RawResponse:
         kwargs = _create_kwargs(body)
-        raw = _retrying(lambda: self._client().chat.completions.with_raw_response.create(**kwargs), self._max_retries)
+        raw = _retrying(
+            lambda: self._client().chat.completions.with_raw_response.create(**kwargs),
+            self._max_retries,
+            self._timeouts,
+        )
         return RawResponse(raw.headers.get("x-request-id"), _json_body(raw.http_response.content, raw.status_code))
 
     async def apost(self, body: Mapping[str, Any]) -> RawResponse:
@@ -267,7 +317,7 @@ class CompatTransport:
         async def send() -> Any:
             return await self._aclient().chat.completions.with_raw_response.create(**kwargs)
 
-        raw = await _aretrying(send, self._max_retries)
+        raw = await _aretrying(send, self._max_retries, self._timeouts)
         return RawResponse(raw.headers.get("x-request-id"), _json_body(raw.http_response.content, raw.status_code))
 
     def close(self) -> None:
@@ -304,6 +354,7 @@ class NativeTransport:
             "Content-Type": "application/json",
         }
         self._max_retries = max_retries
+        self._timeouts: _Timeouts = (connect_timeout, timeout)
         self._sync = http_client
         self._async = async_http_client
         self._own_sync = http_client is None
@@ -311,15 +362,16 @@ class NativeTransport:
         self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def _client(self) -> httpx.Client:
-        if self._sync is None:
-            self._sync = httpx.Client(timeout=self._timeout)
-        return self._sync
+        with _BUILD_LOCK:  # threads making their first call together (LangChain batch) share one client
+            if self._sync is None:
+                self._sync = httpx.Client(timeout=self._timeout, limits=_LIMITS)
+            return self._sync
 
     def _aclient(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._async is None or (self._own_async and self._async_loop is not loop):
             # An async client's connections belong to one event loop (each asyncio.run() makes a new one).
-            self._async = httpx.AsyncClient(timeout=self._timeout)
+            self._async = httpx.AsyncClient(timeout=self._timeout, limits=_LIMITS)
             self._async_loop = loop
         return self._async
 
@@ -340,7 +392,7 @@ class NativeTransport:
                 raise _status_error(response.status_code, response.text, response.headers)
             return response
 
-        return _retrying(send, self._max_retries)
+        return _retrying(send, self._max_retries, self._timeouts)
 
     async def _asend(self, body: Mapping[str, Any], stream: bool) -> httpx.Response:
         async def send() -> httpx.Response:
@@ -352,7 +404,7 @@ class NativeTransport:
                 raise _status_error(response.status_code, response.text, response.headers)
             return response
 
-        return await _aretrying(send, self._max_retries)
+        return await _aretrying(send, self._max_retries, self._timeouts)
 
     @contextmanager
     def stream_text(self, body: Mapping[str, Any]) -> Iterator[tuple[str | None, Iterator[str]]]:
