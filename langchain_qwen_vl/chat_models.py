@@ -149,6 +149,8 @@ class ChatQwenVL(BaseChatModel):
     stop: list[str] | None = None
     timeout: float | None = None
     """Seconds allowed between two reads of a response; None uses the core default (600 s)."""
+    connect_timeout: float | None = None
+    """Seconds allowed to open the connection; None uses the core default (10 s)."""
     max_retries: int = 2
     vl_high_resolution_images: bool | None = None
     parallel_tool_calls: bool | None = None
@@ -248,6 +250,8 @@ class ChatQwenVL(BaseChatModel):
         }
         if self.timeout is not None:
             options["timeout"] = self.timeout
+        if self.connect_timeout is not None:
+            options["connect_timeout"] = self.connect_timeout
         return options
 
     def _get_client(self) -> QwenVLClient:

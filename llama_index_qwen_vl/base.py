@@ -35,7 +35,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 
 from qwen_vl_core import ChatRequest, ModelSpec, QwenVLClient, SamplingOptions, ThinkingOptions, get_spec
-from qwen_vl_core.client import DEFAULT_TIMEOUT
+from qwen_vl_core.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
 from qwen_vl_core.regions import resolve_endpoint
 
 from ._messages import to_core_messages
@@ -119,6 +119,7 @@ class QwenVL(FunctionCallingLLM):
         description="Send enable_thinking as chat_template_kwargs; None: on for non-DashScope servers (vLLM, SGLang).",
     )
     timeout: float | None = Field(default=DEFAULT_TIMEOUT, description="Seconds allowed between two reads.")
+    connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, description="Seconds allowed to connect.")
     max_retries: int = Field(default=2, ge=0)
     additional_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra request-body keys, sent as they are."
@@ -173,6 +174,7 @@ class QwenVL(FunctionCallingLLM):
             self.base_url,
             self.protocol,
             self.timeout,
+            self.connect_timeout,
             self.max_retries,
             self.downscale_images,
             self.inline_remote_images,
@@ -188,6 +190,7 @@ class QwenVL(FunctionCallingLLM):
                 base_url=self.base_url,
                 protocol=self.protocol,
                 timeout=self.timeout,
+                connect_timeout=self.connect_timeout,
                 max_retries=self.max_retries,
                 downscale_images=self.downscale_images,
                 inline_remote_images=self.inline_remote_images,

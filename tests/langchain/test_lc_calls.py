@@ -194,9 +194,6 @@ async def test_async_paths_give_the_same_message(
 def test_batch(make_model: ChatFactory, emu: DashScopeEmulator, protocol: str, case: Case) -> None:
     model_name, fields, reasoning, _, _ = case
     model = make_model(model_name, **fields)
-    # One call first: the core builds its HTTP client lazily and without a lock, so two threads'
-    # first calls build two and leak one (core bug, see test_lc_protocols.py).
-    model.invoke(QUESTION)
     emu.enqueue(_reply(protocol, reasoning, "a"), _reply(protocol, reasoning, "b"))
     results = model.batch([QUESTION, QUESTION])
     assert sorted(results, key=lambda m: str(m.id)) == [

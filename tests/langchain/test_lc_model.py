@@ -259,3 +259,11 @@ def test_env_key_is_not_handed_to_the_client_explicitly(monkeypatch: pytest.Monk
     explicit = ChatQwenVL(base_url="http://127.0.0.1:9/v1", api_key="mine")._wanted_client_options()["api_key"]
     assert explicit is not None
     assert explicit.get_secret_value() == "mine"
+
+
+def test_connect_timeout_reaches_the_client() -> None:
+    from langchain_qwen_vl import ChatQwenVL
+
+    model = ChatQwenVL(api_key="k", connect_timeout=2.5, timeout=30.0)
+    client = model._get_client()
+    assert (client._transport_options["connect_timeout"], client._transport_options["timeout"]) == (2.5, 30.0)

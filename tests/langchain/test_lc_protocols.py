@@ -467,17 +467,9 @@ def test_structured_output_gives_the_same_values(
     assert streamed["dashscope"] == streamed["openai"]
 
 
-# -- a core bug the native route exposed ---------------------------------------------------------
+# -- concurrency the native route exposed ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "core bug: NativeTransport._client() (and QwenVLClient._get_transport()) build the HTTP client "
-        "lazily without a lock, so two threads' first calls (LangChain `batch`) each build one and one "
-        "httpx.Client is never closed (leaked sockets, ResourceWarning)"
-    ),
-)
 def test_concurrent_first_calls_build_one_http_client(
     make_pair: MakePair, emu: DashScopeEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -537,3 +537,10 @@ def test_aclose_lets_one_instance_serve_several_event_loops(make_llm: MakeLLM, e
             await llm.aclose()
 
     assert [asyncio.run(ask()) for _ in range(2)] == ["Hello from the DashScope emulator."] * 2
+
+
+def test_connect_timeout_reaches_the_client() -> None:
+    from llama_index_qwen_vl import QwenVL
+
+    client = QwenVL(api_key="k", connect_timeout=2.5, timeout=30.0).client
+    assert (client._transport_options["connect_timeout"], client._transport_options["timeout"]) == (2.5, 30.0)
