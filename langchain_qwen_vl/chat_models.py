@@ -266,6 +266,18 @@ class ChatQwenVL(BaseChatModel):
                 cache.options = options
             return cache.client
 
+    def close(self) -> None:
+        """Close the sync connection pool (the model stays usable; a new pool opens on demand)."""
+        client = self._clients.client
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async connection pool; call it before the event loop that used it ends."""
+        client = self._clients.client
+        if client is not None:
+            await client.aclose()
+
     # -- calls -------------------------------------------------------------------------------------
 
     def _generate(

@@ -52,7 +52,6 @@ except ImportError:  # pragma: no cover - depends on the installed openai major 
     TIMEOUT_ERRORS = (httpx.TimeoutException,)
     _CONNECT_TIMEOUTS = (httpx.ConnectTimeout,)
 
-_SDK_KWARGS = ("model", "messages", "stream")
 _BUILD_LOCK = threading.Lock()
 _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 """The openai SDK's pool limits, for the native client too: httpx's default of 100 connections
@@ -219,9 +218,11 @@ class Transport(Protocol):
 
 
 def _create_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
-    # Everything but the three core keys rides in extra_body, so the SDK sends it verbatim.
-    kwargs = {k: body[k] for k in _SDK_KWARGS if k in body}
-    kwargs["extra_body"] = {k: v for k, v in body.items() if k not in _SDK_KWARGS}
+    # The whole body rides in extra_body, which the SDK merges in verbatim: its typed transform of
+    # `messages` walks every part of every message (most of the per-request CPU with inline images).
+    kwargs: dict[str, Any] = {"model": body["model"], "messages": [], "extra_body": dict(body)}
+    if body.get("stream"):
+        kwargs["stream"] = True  # the SDK's streaming-response handling needs to know
     return kwargs
 
 

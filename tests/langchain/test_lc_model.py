@@ -267,3 +267,17 @@ def test_connect_timeout_reaches_the_client() -> None:
     model = ChatQwenVL(api_key="k", connect_timeout=2.5, timeout=30.0)
     client = model._get_client()
     assert (client._transport_options["connect_timeout"], client._transport_options["timeout"]) == (2.5, 30.0)
+
+
+async def test_close_and_aclose_release_the_pools(dashscope_emulator) -> None:
+    from langchain_qwen_vl import ChatQwenVL
+    from qwen_vl_core.testing import Reply
+
+    model = ChatQwenVL(base_url=dashscope_emulator.base_url, api_key=dashscope_emulator.api_key)
+    dashscope_emulator.enqueue(Reply(text="a"), Reply(text="b"), Reply(text="c"))
+    assert (await model.ainvoke("hi")).content == "a"
+    await model.aclose()
+    assert model.invoke("hi").content == "b"
+    model.close()
+    assert model.invoke("hi").content == "c"  # usable again: a new pool opens on demand
+    model.close()
