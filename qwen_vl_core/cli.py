@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
+from .batch.cli import add_batch_parser, run_batch_command
 from .catalog import get_spec, list_specs
 from .client import QwenVLClient
 from .errors import MissingAPIKeyError, QwenVLError
@@ -227,6 +228,7 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("files", nargs="+", metavar="FILE")
     est.add_argument("--model", default="qwen3-vl-plus")
     est.add_argument("--high-res", action="store_true", help="estimate with vl_high_resolution_images=true")
+    add_batch_parser(sub)
     return parser
 
 
@@ -236,6 +238,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     args = _parser().parse_args(argv)
     if args.command == "models":
         return _models(out)
+    if args.command == "batch":
+        return run_batch_command(args, out, err)
     if args.command == "estimate":
         try:
             return _estimate(args, out)

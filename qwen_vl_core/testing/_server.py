@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
+from qwen_vl_core.testing._batch_api import BatchAPI
 from qwen_vl_core.testing._compat import COMPAT_ENDPOINT, COMPAT_PATH, not_found
 from qwen_vl_core.testing._http import (
     HEAD_LIMIT,
@@ -134,6 +135,7 @@ class DashScopeEmulator:
         self._port: int | None = None
         self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._closing = False
+        self._batch_api = BatchAPI(self._pop, enforce_rules=enforce_rules) if flavour == "dashscope" else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -235,6 +237,13 @@ class DashScopeEmulator:
         """The key clients must send as `Authorization: Bearer <key>`; None disables the check."""
         return self._api_key
 
+    @property
+    def batch_api(self) -> BatchAPI:
+        """The Batch File API state (`/files`, `/batches`): settings, stored files and batches."""
+        if self._batch_api is None:
+            raise RuntimeError("the vllm flavour serves no Batch API")
+        return self._batch_api
+
     def enqueue(self, *scripts: Script) -> None:
         """Queue replies; each chat request that passes the checks takes the oldest one."""
         for script in scripts:
@@ -254,6 +263,8 @@ class DashScopeEmulator:
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+        if self._batch_api is not None:
+            self._batch_api.reset()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -284,6 +295,8 @@ class DashScopeEmulator:
         endpoint = self._routes.get(request.path) if request.method == "POST" else None
         if self._api_key is not None and not _authorized(request.headers, self._api_key):
             return (endpoint or self._fallback).unauthorized()
+        if self._batch_api is not None and self._batch_api.handles(request.path):
+            return self._batch_api.dispatch(request)
         if endpoint is None:
             return self._not_found()
         if not isinstance(body, dict):
