@@ -130,6 +130,13 @@ def _load(args: argparse.Namespace) -> list[BatchItem]:
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.via == "batch-api" and (
+        args.rpm is not None or args.tpm is not None or args.concurrency != DEFAULT_CONCURRENCY
+    ):
+        raise ValueError(
+            "--concurrency, --rpm and --tpm pace real-time runs; the Batch API schedules the requests itself. "
+            "Drop them, or use --via realtime."
+        )
     items = _load(args)
     settings = _settings(args)
     with ExitStack() as stack:

@@ -165,6 +165,19 @@ def test_input_errors_are_exit_2(tmp_path: Path, photos) -> None:
     )
 
 
+def test_pacing_options_with_the_batch_api_are_exit_2(tmp_path: Path, photos) -> None:
+    code, _, stderr = cli(
+        "batch", "run", str(photos), "--prompt", "?", "--out", str(tmp_path / "o.jsonl"), "--via", "batch-api",
+        "--rpm", "60", "--region", "cn",
+    )  # fmt: skip
+    assert (code, stderr) == (
+        2,
+        "error: --concurrency, --rpm and --tpm pace real-time runs; the Batch API schedules the requests itself. "
+        "Drop them, or use --via realtime.\n",
+    )
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_without_a_key_the_batch_api_says_what_to_set(monkeypatch) -> None:
     monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
     code, _, stderr = cli("batch", "status", "batch_1", "--region", "cn")
