@@ -1,132 +1,50 @@
 """Shared constants and helpers for the LlamaIndex adapter tests: tiny real media (no files in the
-repo), and both wire protocols: where each lives on the emulator, what a recorded request says
-whatever its shape, and scripted usage in each protocol's own shape.
+repo), and the protocol helpers (they live in `tests/protocol_support.py`, shared with LangChain).
 
 The PNG is 16x16 red: the API (and the core's checks) reject images with a side of 10 px or less.
-The behavioural tests run on both protocols (the `protocol` fixture in conftest.py); a test that
-pins one protocol's exact body says so with `COMPAT_WIRE` or `NATIVE_WIRE`.
-(`tests/langchain/lc_support.py` has the same protocol helpers: the two test trees import nothing
-from each other.)
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
 
-import pytest
-
-from qwen_vl_core.testing import DashScopeEmulator, RecordedRequest
+from protocol_support import (  # shared with the LangChain tests
+    COMPAT_WIRE,
+    NATIVE_WIRE,
+    PROTOCOLS,
+    assistant_calls,
+    endpoint,
+    is_native,
+    response_id,
+    sent_messages,
+    sent_params,
+    text_message,
+    tool_result,
+    usage_wire,
+    was_streamed,
+)
 
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAFklEQVR42mP4z8BAEmIY1TCqYfhqAACQ+f8B8u7oVwAAAABJRU5ErkJggg=="
 PNG = base64.b64decode(PNG_B64)
 PNG_URL = f"data:image/png;base64,{PNG_B64}"
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 16
 
-PROTOCOLS = ("openai", "dashscope")
-COMPAT_WIRE = pytest.mark.parametrize("protocol", ["openai"])
-"""The test asserts the exact OpenAI-compatible body: it runs on that protocol only."""
-NATIVE_WIRE = pytest.mark.parametrize("protocol", ["dashscope"])
-"""The test asserts the exact native DashScope body: it runs on that protocol only."""
-
-
-def endpoint(emu: DashScopeEmulator, protocol: str) -> dict[str, Any]:
-    """`base_url` and `protocol` fields pointing a model at the emulator's route for `protocol`."""
-    base_url = emu.base_url if protocol == "openai" else emu.native_base_url
-    return {"base_url": base_url, "protocol": protocol}
-
-
-def is_native(request: RecordedRequest) -> bool:
-    return request.path.startswith("/api/v1/")
-
-
-def sent_messages(request: RecordedRequest) -> list[dict[str, Any]]:
-    """The messages list of either body shape (compat `messages`, native `input.messages`)."""
-    body = request.body
-    messages = body["input"]["messages"] if is_native(request) else body["messages"]
-    assert isinstance(messages, list)
-    return messages
-
-
-def was_streamed(request: RecordedRequest) -> bool:
-    """Whether the request asked for a stream, checking that the protocol's switches agree.
-
-    Compat: `stream: true` with `stream_options.include_usage`; native: the `X-DashScope-SSE`
-    header with `incremental_output: true`.
-    """
-    body = request.body
-    if is_native(request):
-        sse = request.headers.get("x-dashscope-sse") == "enable"
-        assert (body["parameters"].get("incremental_output") is True) == sse
-        return sse
-    stream = body.get("stream") is True
-    assert (body.get("stream_options") == {"include_usage": True}) == stream
-    return stream
-
-
-def sent_params(request: RecordedRequest) -> dict[str, Any]:
-    """The request parameters (tools, tool_choice, enable_thinking, sampling, ...) of either shape,
-    without the streaming switches `was_streamed` checks and the native `result_format`."""
-    body = request.body
-    if is_native(request):
-        assert set(body) == {"model", "input", "parameters"}
-        assert set(body["input"]) == {"messages"}
-        params = dict(body["parameters"])
-        assert params.pop("result_format") == "message"
-        params.pop("incremental_output", None)
-        return params
-    return {k: v for k, v in body.items() if k not in ("model", "messages", "stream", "stream_options")}
-
-
-def usage_wire(
-    protocol: str,
-    input_tokens: int,
-    output_tokens: int,
-    *,
-    reasoning_tokens: int | None = None,
-    image_tokens: int | None = None,
-) -> dict[str, Any]:
-    """A scripted usage object in the protocol's own key names (the emulator sends it verbatim)."""
-    total = input_tokens + output_tokens
-    if protocol == "openai":
-        usage: dict[str, Any] = {
-            "prompt_tokens": input_tokens,
-            "completion_tokens": output_tokens,
-            "total_tokens": total,
-        }
-        if image_tokens is not None:
-            usage["prompt_tokens_details"] = {"text_tokens": input_tokens - image_tokens, "image_tokens": image_tokens}
-        if reasoning_tokens is not None:
-            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
-        return usage
-    usage = {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": total}
-    if image_tokens is not None:
-        usage["input_tokens_details"] = {"text_tokens": input_tokens - image_tokens, "image_tokens": image_tokens}
-    if reasoning_tokens is not None:
-        usage["output_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
-    return usage
-
-
-def response_id(protocol: str, request_id: str) -> str:
-    """The response id each protocol reports: compat `chatcmpl-<request id>`, native the request id."""
-    return f"chatcmpl-{request_id}" if protocol == "openai" else request_id
-
-
-def text_message(protocol: str, role: str, text: str) -> dict[str, Any]:
-    """A text-only message as each protocol sends it: compat a string, native one `{"text"}` item."""
-    return {"role": role, "content": text if protocol == "openai" else [{"text": text}]}
-
-
-def tool_result(protocol: str, text: str, call_id: str) -> dict[str, Any]:
-    return {**text_message(protocol, "tool", text), "tool_call_id": call_id}
-
-
-def assistant_calls(*calls: tuple[str, str, str]) -> dict[str, Any]:
-    """An assistant tool-call turn `(id, name, arguments)...`: the same on both protocols."""
-    return {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}} for cid, name, args in calls
-        ],
-    }
+__all__ = [
+    "COMPAT_WIRE",
+    "MP4",
+    "NATIVE_WIRE",
+    "PNG",
+    "PNG_B64",
+    "PNG_URL",
+    "PROTOCOLS",
+    "assistant_calls",
+    "endpoint",
+    "is_native",
+    "response_id",
+    "sent_messages",
+    "sent_params",
+    "text_message",
+    "tool_result",
+    "usage_wire",
+    "was_streamed",
+]
