@@ -120,3 +120,15 @@ def assistant_calls(*calls: tuple[str, str, str]) -> dict[str, Any]:
             {"id": cid, "type": "function", "function": {"name": name, "arguments": args}} for cid, name, args in calls
         ],
     }
+
+
+def assert_same_error(
+    raised: dict[str, Any], status: int, message: str, request_id: str, codes: tuple[str, str]
+) -> None:
+    """Both protocols raised the same error: class, message, status, request id, retryable; the code
+    is the API's own, spelled per protocol (compat first)."""
+    facts = {p: (type(e), e.message, e.status, e.request_id, e.retryable) for p, e in raised.items()}
+    assert facts["dashscope"] == facts["openai"]
+    assert raised["openai"].message.startswith(message)  # the core adds what to do about it
+    assert (raised["openai"].status, raised["openai"].request_id) == (status, request_id)
+    assert (raised["openai"].code, raised["dashscope"].code) == codes

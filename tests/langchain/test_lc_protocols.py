@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.tools import tool
 from lc_support import PROTOCOLS, endpoint, response_id
+from protocol_support import assert_same_error
 from pydantic import BaseModel
 
 import qwen_vl_core as core
@@ -313,12 +314,7 @@ def test_errors_are_the_same(
             pair[p].invoke(TEXT_Q) if call == "invoke" else list(pair[p].stream(TEXT_Q))
         assert isinstance(info.value, error[1])
         raised[p] = info.value
-    facts = {p: (type(e), e.message, e.status, e.request_id, e.retryable) for p, e in raised.items()}
-    assert facts["dashscope"] == facts["openai"]
-    assert raised["openai"].message.startswith(reply.message)  # the core adds what to do about it
-    assert (raised["openai"].status, raised["openai"].request_id) == (reply.status, RID)
-    # The error code is the API's own, and each protocol has its own spelling of it.
-    assert (raised["openai"].code, raised["dashscope"].code) == codes
+    assert_same_error(raised, reply.status, reply.message, RID, codes)
 
 
 def test_a_mid_stream_error_keeps_the_same_chunks_and_partial(make_pair: MakePair, emu: DashScopeEmulator) -> None:

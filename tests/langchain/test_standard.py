@@ -7,16 +7,11 @@ from typing import Any
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.unit_tests import ChatModelUnitTests
+from lc_standard_caps import VisionCaps
 from syrupy.assertion import SnapshotAssertion
 
-from langchain_qwen_vl import ChatQwenVL
 
-
-class TestChatQwenVLUnit(ChatModelUnitTests):
-    @property
-    def chat_model_class(self) -> type[ChatQwenVL]:
-        return ChatQwenVL
-
+class TestChatQwenVLUnit(VisionCaps, ChatModelUnitTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": "qwen3-vl-flash"}
@@ -28,18 +23,6 @@ class TestChatQwenVLUnit(ChatModelUnitTests):
             {"model": "qwen3-vl-flash"},
             {"api_key": "api_key", "model": "qwen3-vl-flash"},
         )
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def supports_video_inputs(self) -> bool:
-        return True
 
     @property
     def supports_json_mode(self) -> bool:

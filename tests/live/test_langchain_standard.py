@@ -9,37 +9,12 @@ from typing import Any
 
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
-
-from langchain_qwen_vl import ChatQwenVL
+from lc_standard_caps import VisionCaps
 
 pytestmark = pytest.mark.live
 
 
-class _VisionCaps:
-    """Capabilities every Qwen-VL model shares."""
-
-    @property
-    def chat_model_class(self) -> type[ChatQwenVL]:
-        return ChatQwenVL
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def supports_video_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_tool_message(self) -> bool:
-        return False  # ToolMessage content is text only (ChatQwenVL raises a ValueError for images)
-
-
-class TestChatQwenVLHybrid(_VisionCaps, ChatModelIntegrationTests):
+class TestChatQwenVLHybrid(VisionCaps, ChatModelIntegrationTests):
     """qwen3-vl-flash with thinking off: tools, forced tool choice and JSON mode all apply."""
 
     @property
@@ -55,7 +30,7 @@ class TestChatQwenVLHybrid(_VisionCaps, ChatModelIntegrationTests):
         return "qwen3-vl-plus"
 
 
-class TestChatQwenVLQVQ(_VisionCaps, ChatModelIntegrationTests):
+class TestChatQwenVLQVQ(VisionCaps, ChatModelIntegrationTests):
     """qvq-max: always thinks, streaming-only (invoke must still work), no tools, no JSON mode."""
 
     @property

@@ -20,6 +20,7 @@ from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ImageBlock, TextBlock
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
+from protocol_support import assert_same_error
 from pydantic import BaseModel
 
 import qwen_vl_core as core
@@ -257,11 +258,7 @@ def test_errors_are_the_same(
         with pytest.raises(error) as info:
             pair[p].chat(TEXT_Q) if call == "chat" else list(pair[p].stream_chat(TEXT_Q))
         raised[p] = info.value
-    facts = {p: (type(e), e.message, e.status, e.request_id, e.retryable) for p, e in raised.items()}
-    assert facts["dashscope"] == facts["openai"]
-    assert raised["openai"].message.startswith(reply.message)
-    assert (raised["openai"].status, raised["openai"].request_id) == (reply.status, RID)
-    assert (raised["openai"].code, raised["dashscope"].code) == codes
+    assert_same_error(raised, reply.status, reply.message, RID, codes)
 
 
 def test_a_mid_stream_error_keeps_the_same_chunks_and_partial(make_pair: MakePair, emu: DashScopeEmulator) -> None:
