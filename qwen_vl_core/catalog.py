@@ -15,6 +15,7 @@ from typing import Literal
 
 __all__ = [
     "KNOWN_MODELS",
+    "GroundingCoordinates",
     "ModelSpec",
     "ThinkingKind",
     "UnknownModelWarning",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 ThinkingKind = Literal["hybrid", "only"]
+GroundingCoordinates = Literal["relative", "absolute"]
 
 
 class UnknownModelWarning(UserWarning):
@@ -56,6 +58,9 @@ class ModelSpec:
     """Side of one vision token in pixels: 32 for Qwen3-VL, 28 for QVQ."""
     default_max_pixels: int
     high_res_max_pixels: int
+    grounding: GroundingCoordinates | None = None
+    """How boxes and points in answers are expressed: `relative` on a 0-1000 grid of the image, or
+    `absolute` pixels of the image as the server resized it; None when no source says."""
     known: bool = True
 
     @property
@@ -85,6 +90,8 @@ _QWEN3_VL = ModelSpec(
     pixel_unit=32,
     default_max_pixels=2560 * 32 * 32,  # 2,560 tokens
     high_res_max_pixels=16384 * 32 * 32,  # 16,384 tokens
+    # Relative 0-1000 grid: QwenLM/Qwen3-VL README and cookbooks/spatial_understanding.ipynb.
+    grounding="relative",
 )
 
 
@@ -119,6 +126,9 @@ def _qvq(name: str) -> ModelSpec:
         pixel_unit=28,
         default_max_pixels=1280 * 28 * 28,
         high_res_max_pixels=16384 * 28 * 28,
+        # Qwen2.5-VL era: absolute pixels of the image as the server resized it (maintainer answer,
+        # QwenLM/Qwen3-VL#676).
+        grounding="absolute",
     )
 
 
@@ -166,6 +176,7 @@ _PERMISSIVE = replace(
     family="unknown",
     max_input_tokens=262_144,
     max_reasoning_tokens=None,  # no local budget check: the server decides
+    grounding=None,
     known=False,
 )
 

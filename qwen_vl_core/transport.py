@@ -12,14 +12,13 @@ failure leaves this module as a `QwenVLError`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import random
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import Any, Protocol, TypeAlias
 
 import httpx
 import openai
@@ -27,6 +26,7 @@ from pydantic import SecretStr
 
 from .errors import APIConnectionError, APIStatusError, APITimeoutError, QwenVLError, error_from_body
 from .request_native import NATIVE_PATH, NATIVE_STREAM_HEADERS
+from .retry import aretrying, parse_retry_after, retrying
 
 __all__ = [
     "TIMEOUT_ERRORS",
@@ -38,7 +38,6 @@ __all__ = [
     "afetch_image",
     "failure_reason",
     "fetch_image",
-    "retry_delay",
 ]
 
 try:  # openai >= 3 ships its own fork of httpx
@@ -56,30 +55,12 @@ _BUILD_LOCK = threading.Lock()
 _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 """The openai SDK's pool limits, for the native client too: httpx's default of 100 connections
 queues the rest, and its pool's queueing makes 500 concurrent streams ~5x slower."""
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_MAX_RETRY_AFTER = 60.0
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class RawResponse:
     request_id: str | None
     body: Mapping[str, Any]
-
-
-def retry_delay(attempt: int, retry_after: float | None) -> float:
-    """Seconds to wait before retry number `attempt + 1`: `Retry-After` if given, else backoff with jitter."""
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), _MAX_RETRY_AFTER)
-    return min(0.5 * 2.0**attempt, 8.0) * (0.5 + random.random() / 2)
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to backoff
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -95,15 +76,9 @@ def failure_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _should_retry(error: QwenVLError, attempt: int, max_retries: int) -> bool:
-    if attempt >= max_retries or not error.retryable:
-        return False
-    return error.status is None or error.status in _RETRY_STATUSES
-
-
 def _status_error(status: int, text: str, headers: Any) -> QwenVLError:
     error = error_from_body(status, text, request_id=headers.get("x-request-id"))
-    error.retry_after = _retry_after(headers)
+    error.retry_after = parse_retry_after(headers.get("retry-after"))
     return error
 
 
@@ -138,34 +113,6 @@ def _map_error(exc: Exception, timeouts: _Timeouts | None = None) -> QwenVLError
     if isinstance(exc, openai.APIError):
         return error_from_body(500, str(exc))
     raise exc
-
-
-def _retrying(send: Callable[[], T], max_retries: int, timeouts: _Timeouts | None = None) -> T:
-    for attempt in range(max_retries + 1):
-        try:
-            return send()
-        except Exception as exc:
-            error = _map_error(exc, timeouts)
-            if not _should_retry(error, attempt, max_retries):
-                if error is exc:
-                    raise  # already ours: `raise error from exc` would make it its own cause
-                raise error from exc
-            time.sleep(retry_delay(attempt, error.retry_after))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def _aretrying(send: Callable[[], Awaitable[T]], max_retries: int, timeouts: _Timeouts | None = None) -> T:
-    for attempt in range(max_retries + 1):
-        try:
-            return await send()
-        except Exception as exc:
-            error = _map_error(exc, timeouts)
-            if not _should_retry(error, attempt, max_retries):
-                if error is exc:
-                    raise
-                raise error from exc
-            await asyncio.sleep(retry_delay(attempt, error.retry_after))
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _json_body(content: bytes, status: int) -> Mapping[str, Any]:
@@ -249,6 +196,7 @@ class CompatTransport:
         }
         self._max_retries = max_retries
         self._timeouts: _Timeouts = (connect_timeout, timeout)
+        self._map_error = functools.partial(_map_error, timeouts=self._timeouts)
         self._key = api_key
         self._http_client = http_client
         self._async_http_client = async_http_client
@@ -283,7 +231,7 @@ class CompatTransport:
             manager = self._client().chat.completions.with_streaming_response.create(**kwargs)
             return manager, manager.__enter__()
 
-        manager, response = _retrying(send, self._max_retries, self._timeouts)
+        manager, response = retrying(send, self._max_retries, self._map_error)
         try:
             yield response.headers.get("x-request-id"), response.iter_text()
         finally:
@@ -297,7 +245,7 @@ class CompatTransport:
             manager = self._aclient().chat.completions.with_streaming_response.create(**kwargs)
             return manager, await manager.__aenter__()
 
-        manager, response = await _aretrying(send, self._max_retries, self._timeouts)
+        manager, response = await aretrying(send, self._max_retries, self._map_error)
         try:
             yield response.headers.get("x-request-id"), response.iter_text()
         finally:
@@ -305,10 +253,10 @@ class CompatTransport:
 
     def post(self, body: Mapping[str, Any]) -> RawResponse:
         kwargs = _create_kwargs(body)
-        raw = _retrying(
+        raw = retrying(
             lambda: self._client().chat.completions.with_raw_response.create(**kwargs),
             self._max_retries,
-            self._timeouts,
+            self._map_error,
         )
         return RawResponse(raw.headers.get("x-request-id"), _json_body(raw.http_response.content, raw.status_code))
 
@@ -318,7 +266,7 @@ class CompatTransport:
         async def send() -> Any:
             return await self._aclient().chat.completions.with_raw_response.create(**kwargs)
 
-        raw = await _aretrying(send, self._max_retries, self._timeouts)
+        raw = await aretrying(send, self._max_retries, self._map_error)
         return RawResponse(raw.headers.get("x-request-id"), _json_body(raw.http_response.content, raw.status_code))
 
     def close(self) -> None:
@@ -356,6 +304,7 @@ class NativeTransport:
         }
         self._max_retries = max_retries
         self._timeouts: _Timeouts = (connect_timeout, timeout)
+        self._map_error = functools.partial(_map_error, timeouts=self._timeouts)
         self._sync = http_client
         self._async = async_http_client
         self._own_sync = http_client is None
@@ -393,7 +342,7 @@ class NativeTransport:
                 raise _status_error(response.status_code, response.text, response.headers)
             return response
 
-        return _retrying(send, self._max_retries, self._timeouts)
+        return retrying(send, self._max_retries, self._map_error)
 
     async def _asend(self, body: Mapping[str, Any], stream: bool) -> httpx.Response:
         async def send() -> httpx.Response:
@@ -405,7 +354,7 @@ class NativeTransport:
                 raise _status_error(response.status_code, response.text, response.headers)
             return response
 
-        return await _aretrying(send, self._max_retries, self._timeouts)
+        return await aretrying(send, self._max_retries, self._map_error)
 
     @contextmanager
     def stream_text(self, body: Mapping[str, Any]) -> Iterator[tuple[str | None, Iterator[str]]]:

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TextIO
 from ..accumulator import ChatResult
 from ..client import QwenVLClient
 from ..errors import IncompleteStreamError, RateLimitError
-from ..transport import retry_delay
+from ..retry import retry_delay
 from ..types import ChatRequest
 from .build import BatchSettings, build_request, estimate_tokens
 from .items import BatchItem

@@ -45,7 +45,7 @@ from qwen_vl_core import (
     StreamError,
     TextPart,
 )
-from qwen_vl_core import transport as transport_module
+from qwen_vl_core import retry as retry_module
 from qwen_vl_core.errors import error_from_body
 from qwen_vl_core.events import StreamEvent
 from qwen_vl_core.testing import (
@@ -149,13 +149,13 @@ async def _run_async(client: QwenVLClient, req: ChatRequest, call: Call) -> Outc
 def delays(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None, float]]:
     """Spy on the retry policy: record (attempt, Retry-After, computed delay) and do not sleep."""
     recorded: list[tuple[int, float | None, float]] = []
-    real = transport_module.retry_delay
+    real = retry_module.retry_delay
 
     def spy(attempt: int, retry_after: float | None) -> float:
         recorded.append((attempt, retry_after, real(attempt, retry_after)))
         return 0.0
 
-    monkeypatch.setattr(transport_module, "retry_delay", spy)
+    monkeypatch.setattr(retry_module, "retry_delay", spy)
     return recorded
 
 
