@@ -9,15 +9,14 @@ Pure functions: they read the caller's messages and never change them. Accepted 
 - videos: LangChain `{"type": "video", "url" | "base64" + "mime_type"}`, v0 `source_type`, and the
   DashScope-native `{"type": "video", "video": [frame URLs], "fps": ...}` / `{"type": "video_url"}`.
 
-A `file://` URL is read and sent inline as a data URL (the API cannot fetch it). Anything else is
-a `ValueError` naming the block and where it is, because silently dropping an image changes the
-question the model answers.
+Mapping only: nothing here reads a file or decodes base64. A `file://` URL stays a URL and base64
+data becomes a data URL; the core's media stage reads, checks, sizes and encodes them once.
+Anything else is a `ValueError` naming the block and where it is, because silently dropping an
+image changes the question the model answers.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,18 +30,10 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from qwen_vl_core import FunctionChoice, ImagePart, Message, TextPart, ToolCall, ToolSpec, VideoPart, media
-from qwen_vl_core.types import Part, Role, ToolChoice
+from qwen_vl_core import ImagePart, Message, TextPart, ToolCall, VideoPart
+from qwen_vl_core.types import Part, Role
 
-__all__ = [
-    "SUPPORTED_BLOCKS",
-    "convert_block",
-    "convert_messages",
-    "convert_tool_choice",
-    "convert_tools",
-    "ensure_json_instruction",
-    "normalize_tool_choice",
-]
+__all__ = ["SUPPORTED_BLOCKS", "convert_block", "convert_messages"]
 
 SUPPORTED_BLOCKS = (
     "text; images as image_url, or image blocks with url or base64 + mime_type; videos as video "
@@ -73,39 +64,29 @@ _CHAT_ROLES: dict[str, Role] = {
     "system": "system",
 }
 
-JSON_INSTRUCTION = "Respond with a JSON object."
-
 
 def _where(mi: int, bi: int) -> str:
     return f"messages[{mi}].content[{bi}]"
 
 
 def _image(url: str, max_pixels: int | None) -> ImagePart:
-    """A `file://` URL is read here (the core checks, sizes and inlines the bytes); others pass untouched."""
-    if url.startswith("file://"):
-        return media.image(url, max_pixels=max_pixels)
     return ImagePart(url, max_pixels)
 
 
-def _frame(url: str) -> str | ImagePart:
-    return media.image(url) if url.startswith("file://") else url
-
-
 def _video(url: str, fps: float | None) -> VideoPart:
-    if url.startswith("file://"):
-        return media.video(url, fps=fps)
     return VideoPart(url=url, fps=fps)
 
 
-def _data_url(block: Mapping[str, Any], data: str, where: str) -> str:
-    mime = block.get("mime_type")
-    if mime:
-        return f"data:{mime};base64,{data}"
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"{where}: the base64 data is not valid base64 ({exc}).") from exc
-    return media.bytes_to_data_url(raw)
+def _data_url(block: Mapping[str, Any], data: str) -> str:
+    """Base64 data as a data URL; without a `mime_type` the media stage tells the type from the bytes."""
+    return f"data:{block.get('mime_type') or ''};base64,{data}"
+
+
+def _text(block: Mapping[str, Any], where: str) -> str:
+    text = block.get("text", "")
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: a text block's `text` must be a string, got {type(text).__name__}.")
+    return text
 
 
 def _option(block: Mapping[str, Any], key: str) -> Any:
@@ -139,7 +120,7 @@ def _source(block: Mapping[str, Any], kind: str, where: str) -> str:
         return url
     data = block.get("base64") if source_type is None else block.get("data")
     if isinstance(data, str) and data:
-        return _data_url(block, data, where)
+        return _data_url(block, data)
     raise ValueError(f"{where}: the {kind} block has neither a url nor base64 data.")
 
 
@@ -149,7 +130,7 @@ def _video_block(block: Mapping[str, Any], where: str) -> VideoPart:
     if isinstance(native, list):
         if not native or not all(isinstance(f, str) and f for f in native):
             raise ValueError(f"{where}: a video block's `video` list must hold frame image URLs.")
-        return VideoPart(frames=tuple(_frame(f) for f in native), fps=fps)
+        return VideoPart(frames=tuple(native), fps=fps)
     if isinstance(native, str) and native:
         return _video(native, fps)
     return _video(_source(block, "video", where), fps)
@@ -170,7 +151,7 @@ def convert_block(block: str | Mapping[str, Any], mi: int, bi: int) -> Part:
     where = _where(mi, bi)
     kind = block.get("type")
     if kind == "text":
-        return TextPart(str(block.get("text", "")))
+        return TextPart(_text(block, where))
     if kind == "image_url":
         return _image_url_block(block, where)
     if kind == "image":
@@ -203,7 +184,7 @@ def _text_parts(
             continue
         kind = block.get("type")
         if kind == "text":
-            parts.append(TextPart(str(block.get("text", ""))))
+            parts.append(TextPart(_text(block, _where(mi, bi))))
         elif kind not in skip:
             raise ValueError(
                 f"Unsupported content block type {kind!r} at {_where(mi, bi)}: {role} messages take "
@@ -243,71 +224,3 @@ def _convert_message(message: BaseMessage, mi: int) -> Message:
 def convert_messages(messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
     """LangChain history → core messages (reasoning of earlier turns is never carried over)."""
     return tuple(_convert_message(m, mi) for mi, m in enumerate(messages))
-
-
-def ensure_json_instruction(messages: tuple[Message, ...]) -> tuple[Message, ...]:
-    """JSON mode needs the word "json" in the prompt (else HTTP 400); add a short instruction if absent.
-
-    The instruction goes after the leading system messages, so the core merges it into the system
-    prompt (or folds it into the first user turn).
-    """
-    for message in messages:
-        if any(isinstance(p, TextPart) and "json" in p.text.lower() for p in message.content):
-            return messages
-    lead = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
-    instruction = Message("system", (TextPart(JSON_INSTRUCTION),))
-    return (*messages[:lead], instruction, *messages[lead:])
-
-
-def convert_tools(tools: Sequence[Mapping[str, Any]]) -> tuple[ToolSpec, ...]:
-    """OpenAI-format tool dicts (what `bind_tools` stores) → core tool specs."""
-    specs = []
-    for tool in tools:
-        function = tool.get("function") if tool.get("type") == "function" else None
-        if not isinstance(function, Mapping) or not function.get("name"):
-            raise ValueError(f"Unsupported tool {dict(tool)!r}: only function tools are supported.")
-        specs.append(
-            ToolSpec(
-                name=function["name"],
-                description=function.get("description", ""),
-                parameters=function.get("parameters") or {"type": "object", "properties": {}},
-                strict=function.get("strict"),
-            )
-        )
-    return tuple(specs)
-
-
-def normalize_tool_choice(choice: Any) -> str | dict[str, Any] | None:
-    """LangChain's `tool_choice` spellings → the OpenAI form: `any` / `True` become `required`."""
-    if choice is None:
-        return None
-    if choice is True or choice == "any":
-        return "required"
-    if choice is False:
-        return "none"
-    if choice in ("auto", "none", "required"):
-        return str(choice)
-    if isinstance(choice, str) and choice:
-        return {"type": "function", "function": {"name": choice}}
-    if isinstance(choice, Mapping):
-        function = choice.get("function")
-        name = function.get("name") if isinstance(function, Mapping) else choice.get("name")
-        if isinstance(name, str) and name:
-            return {"type": "function", "function": {"name": name}}
-    raise ValueError(
-        f"Unsupported tool_choice {choice!r}: use 'auto', 'none', 'required' (or 'any' / True), or a tool name."
-    )
-
-
-def convert_tool_choice(choice: Any) -> ToolChoice | None:
-    """Any accepted `tool_choice` spelling → the core value."""
-    normalized = normalize_tool_choice(choice)
-    if isinstance(normalized, dict):
-        return FunctionChoice(normalized["function"]["name"])
-    if normalized == "auto":
-        return "auto"
-    if normalized == "none":
-        return "none"
-    if normalized == "required":
-        return "required"
-    return None

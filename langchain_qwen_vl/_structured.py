@@ -1,10 +1,11 @@
-"""`with_structured_output` for DashScope's rules on thinking mode.
+"""`with_structured_output`: which tool or response format to bind, and the parsers.
 
-- Hybrid model with thinking on: the structured call binds `enable_thinking=False` (forced tool
-  choice and JSON mode are rejected in thinking mode); the model instance is never changed.
-- Thinking-only model: function calling with `tool_choice="auto"`, and a parser that raises an
-  `OutputParserException` carrying the model's text when it answered without calling the tool.
-- `json_mode` / `json_schema` only where the catalog says the model has JSON mode.
+The rules for thinking mode are the core's (`qwen_vl_core.policies`), the same for LlamaIndex:
+function calling binds the tool as a forced choice with `allow_tool_choice_fallback`, so a hybrid
+model runs the call with thinking off and a thinking-only model gets `tool_choice="auto"` (each with
+a warning); the parser then raises an `OutputParserException` carrying the model's text when it
+answered without calling the tool. `json_mode` / `json_schema` need a model with JSON mode
+(checked here, when the runnable is built).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
 from qwen_vl_core import ModelSpec
+from qwen_vl_core.policies import check_json_mode, check_tools
+from qwen_vl_core.tools import tool_spec
 
 __all__ = ["StructuredMethod", "structured_output"]
 
@@ -68,20 +71,16 @@ class _JsonToolParser(JsonOutputKeyToolsParser):
 
 
 def _function_calling(
-    model: BaseChatModel, schema: Any, spec: ModelSpec, strict: bool | None, bind: dict[str, Any]
+    model: BaseChatModel, schema: Any, spec: ModelSpec, strict: bool | None
 ) -> tuple[Runnable[LanguageModelInput, Any], Runnable[Any, Any]]:
-    if not spec.supports_tools:
-        raise ValueError(
-            f"{spec.name} has no tool calling, so method='function_calling' cannot work; use a Qwen3-VL "
-            "model (or ask for JSON in the prompt and parse the text yourself)."
-        )
-    name = convert_to_openai_tool(schema)["function"]["name"]
+    check_tools(spec, "with_structured_output(method='function_calling')")
+    name = tool_spec(schema, convert=convert_to_openai_tool).name
     llm = model.bind_tools(
         [schema],
-        tool_choice="auto" if spec.thinking_only else name,
+        tool_choice=name,
         strict=strict,
+        allow_tool_choice_fallback=True,
         ls_structured_output_format={"kwargs": {"method": "function_calling", "strict": strict}, "schema": schema},
-        **bind,
     )
     if isinstance(schema, type) and is_basemodel_subclass(schema):
         return llm, _PydanticToolParser(tools=[schema], first_tool_only=True)
@@ -103,7 +102,6 @@ def _response_format(schema: Any, method: StructuredMethod, strict: bool | None)
 def structured_output(
     model: BaseChatModel,
     spec: ModelSpec,
-    thinking_on: bool,
     schema: Mapping[str, Any] | type,
     *,
     method: StructuredMethod,
@@ -113,22 +111,13 @@ def structured_output(
     """The runnable behind `ChatQwenVL.with_structured_output` (see the module docstring)."""
     if schema is None:
         raise ValueError("with_structured_output needs a schema (a pydantic model, TypedDict or JSON schema).")
-    bind: dict[str, Any] = {}
-    if thinking_on and not spec.thinking_only:
-        bind = {"enable_thinking": False, "thinking_budget": None}
     if method == "function_calling":
-        llm, parser = _function_calling(model, schema, spec, strict, bind)
+        llm, parser = _function_calling(model, schema, spec, strict)
     elif method in ("json_mode", "json_schema"):
-        if not spec.supports_json_mode:
-            raise ValueError(
-                f"{spec.name} has no JSON mode (thinking-only and QVQ models reject response_format); "
-                f"method={method!r} needs a hybrid Qwen3-VL model such as qwen3-vl-plus, or use "
-                "method='function_calling'."
-            )
+        check_json_mode(spec, f"with_structured_output(method={method!r})")
         llm = model.bind(
             response_format=_response_format(schema, method, strict),
             ls_structured_output_format={"kwargs": {"method": method, "strict": strict}, "schema": schema},
-            **bind,
         )
         pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
         parser = PydanticOutputParser(pydantic_object=schema) if pydantic else JsonOutputParser()  # type: ignore[arg-type]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -14,37 +13,24 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
-from qwen_vl_core import QwenVLClient, QwenVLError, get_spec, resolve_endpoint
+from qwen_vl_core import ChatRequest, QwenVLClient, QwenVLError, get_spec
+from qwen_vl_core.kit import ClientCache, check_settings
+from qwen_vl_core.request_common import tool_choice_param
+from qwen_vl_core.settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ClientOptions, RequestSettings
+from qwen_vl_core.tools import parse_tool_choice, tool_specs, wire_tool
 
-from ._convert import normalize_tool_choice
+from ._convert import convert_messages
 from ._errors import to_langchain_error
 from ._output import PROVIDER, ChunkConverter, result_to_message
 from ._profile import model_profile
-from ._request import build_request
 from ._structured import StructuredMethod, structured_output
 
 __all__ = ["ChatQwenVL"]
 
-_CLIENT_LOCK = threading.Lock()
-
-
-class _ClientCache:
-    """The lazily built client and the options it was built with.
-
-    Shared by shallow copies (`bind`, `model_copy`), so they reuse one connection pool; a deep copy
-    starts empty, since HTTP clients cannot be deep-copied.
-    """
-
-    __slots__ = ("client", "options")
-
-    def __init__(self) -> None:
-        self.client: QwenVLClient | None = None
-        self.options: dict[str, Any] | None = None
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _ClientCache:
-        return _ClientCache()
+_LANGCHAIN_CALL_KEYS = frozenset({"stream", "ls_structured_output_format", "structured_output_format"})
+"""Keyword arguments langchain-core itself passes down; not request settings."""
 
 
 class ChatQwenVL(BaseChatModel):
@@ -126,6 +112,8 @@ class ChatQwenVL(BaseChatModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
+    # The fields are the core's settings, one per name in `ClientOptions.FIELDS` and
+    # `RequestSettings.FIELDS` (the LlamaIndex `QwenVL` declares the same; a test checks parity).
     model: str = Field(default="qwen3-vl-plus", alias="model_name")
     """Model name from the catalog (`qwen_vl_core.KNOWN_MODELS`)."""
     api_key: SecretStr | None = Field(
@@ -140,25 +128,33 @@ class ChatQwenVL(BaseChatModel):
     """Wire protocol: the OpenAI-compatible mode (`…/compatible-mode/v1`) or the native DashScope API
     (`…/api/v1`); the results are the same."""
     enable_thinking: bool | None = None
+    """None keeps the model's default (off for hybrid Qwen3-VL models)."""
     thinking_budget: int | None = None
-    system_message_mode: Literal["auto", "keep", "fold"] = "auto"
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
     stop: list[str] | None = None
-    timeout: float | None = None
-    """Seconds allowed between two reads of a response; None uses the core default (600 s)."""
-    connect_timeout: float | None = None
-    """Seconds allowed to open the connection; None uses the core default (10 s)."""
-    max_retries: int = 2
     vl_high_resolution_images: bool | None = None
     parallel_tool_calls: bool | None = None
     """Default for calls with tools (DashScope's own default is False: one call per turn); agents
     such as `create_agent` bind tools without it, so set it here to let them run calls in parallel."""
+    system_message_mode: Literal["auto", "keep", "fold"] = "auto"
     extra_body: dict[str, Any] | None = None
-    streaming: bool = False
-    """Route `invoke` through `stream` (callbacks get every token); the output is the same."""
+    """Any other API parameter (merged with a per-call `extra_body`, per-call wins)."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """LangChain's name for extra API parameters; merged under `extra_body`."""
+    timeout: float | None = DEFAULT_TIMEOUT
+    """The read timeout: seconds allowed between two reads of a response (not the whole stream);
+    None: no limit."""
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    """Seconds allowed to open the connection."""
+    max_retries: int = 2
+    default_headers: dict[str, str] | None = None
+    """Headers added to every request."""
     downscale_images: bool = True
     """Resize inline images above the model's pixel budget before sending (same tokens, fewer bytes)."""
     inline_remote_images: bool = False
@@ -170,15 +166,17 @@ class ChatQwenVL(BaseChatModel):
     http_client: Any = Field(default=None, exclude=True)
     """An `httpx.Client` for the sync calls (proxies, custom transports)."""
     async_http_client: Any = Field(default=None, exclude=True)
+    streaming: bool = False
+    """Route `invoke` through `stream` (callbacks get every token); the output is the same."""
 
-    _clients: _ClientCache = PrivateAttr(default_factory=_ClientCache)
+    _clients: ClientCache = PrivateAttr(default_factory=ClientCache)
 
-    @field_validator("region")
-    @classmethod
-    def _check_region(cls, value: str | None) -> str | None:
-        if value is not None:
-            resolve_endpoint(region=value)  # raises a ValueError naming the valid regions
-        return value
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Outside pydantic validation, so a bad setting is the core's own ValueError, the same the
+        # first call would raise (not wrapped in a ValidationError).
+        self._client_options()
+        check_settings(self._settings())
 
     # -- LangChain identity, serialization, tracing ------------------------------------------------
 
@@ -200,23 +198,10 @@ class ChatQwenVL(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "region": self.region,
-            "base_url": self.base_url,
-            "protocol": self.protocol,
-            "enable_thinking": self.enable_thinking,
-            "thinking_budget": self.thinking_budget,
-            "system_message_mode": self.system_message_mode,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-            "stop": self.stop,
-            "vl_high_resolution_images": self.vl_high_resolution_images,
-            "parallel_tool_calls": self.parallel_tool_calls,
-            "extra_body": self.extra_body,
-        }
+        params = {name: getattr(self, name) for name in RequestSettings.FIELDS}
+        params.update(region=self.region, base_url=self.base_url, protocol=self.protocol)
+        params["model_kwargs"] = self.model_kwargs
+        return params
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
@@ -230,53 +215,38 @@ class ChatQwenVL(BaseChatModel):
     def _resolve_model_profile(self) -> ModelProfile | None:
         return model_profile(get_spec(self.model))
 
-    # -- the client --------------------------------------------------------------------------------
+    # -- the core settings and client -------------------------------------------------------------
 
-    def _wanted_client_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            # Only an explicit key is handed over: the core then applies its rule that the env key
-            # never leaves for a non-DashScope host (an emulator, a proxy, a self-hosted server).
-            "api_key": self.api_key if "api_key" in self.model_fields_set else None,
-            "region": self.region,
-            "base_url": self.base_url,
-            "protocol": self.protocol,
-            "max_retries": self.max_retries,
-            "downscale_images": self.downscale_images,
-            "inline_remote_images": self.inline_remote_images,
-            "parse_think_tags": self.parse_think_tags,
-            "thinking_via_chat_template": self.thinking_via_chat_template,
-            "http_client": self.http_client,
-            "async_http_client": self.async_http_client,
-        }
-        if self.timeout is not None:
-            options["timeout"] = self.timeout
-        if self.connect_timeout is not None:
-            options["connect_timeout"] = self.connect_timeout
-        return options
+    def _client_options(self) -> ClientOptions:
+        # Only an explicit key is handed over: the core then applies its rule that the env key never
+        # leaves for a non-DashScope host (an emulator, a proxy, a self-hosted server).
+        explicit = self.api_key if "api_key" in self.model_fields_set else None
+        return ClientOptions.from_fields(self, api_key=explicit)
+
+    def _settings(self) -> RequestSettings:
+        extra = {**self.model_kwargs, **(self.extra_body or {})}
+        return RequestSettings.from_fields(self, extra_body=extra or None)
 
     def _get_client(self) -> QwenVLClient:
         """The client, built on first use; a copy whose connection fields differ gets its own."""
-        options = self._wanted_client_options()
-        with _CLIENT_LOCK:
-            cache = self._clients
-            if cache.client is None or cache.options != options:
-                if cache.client is not None:  # shared with a copy that connects elsewhere
-                    cache = self._clients = _ClientCache()
-                cache.client = QwenVLClient(**options)
-                cache.options = options
-            return cache.client
+        client, self._clients = self._clients.client_for(self._client_options())
+        return client
+
+    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> ChatRequest:
+        """One call: the fields, the call's keyword arguments (which win) and the messages."""
+        options = {k: v for k, v in kwargs.items() if k not in _LANGCHAIN_CALL_KEYS}
+        if stop:
+            options["stop"] = tuple(stop)
+        settings = self._settings().with_call_options(options, convert_tool=convert_to_openai_tool, caller="ChatQwenVL")
+        return settings.request(convert_messages(messages))
 
     def close(self) -> None:
         """Close the sync connection pool (the model stays usable; a new pool opens on demand)."""
-        client = self._clients.client
-        if client is not None:
-            client.close()
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Close the async connection pool; call it before the event loop that used it ends."""
-        client = self._clients.client
-        if client is not None:
-            await client.aclose()
+        await self._clients.aclose()
 
     # -- calls -------------------------------------------------------------------------------------
 
@@ -287,7 +257,7 @@ class ChatQwenVL(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request = build_request(self, messages, stop, kwargs)
+        request = self._request(messages, stop, kwargs)
         try:
             result = self._get_client().chat(request)
         except QwenVLError as exc:
@@ -301,7 +271,7 @@ class ChatQwenVL(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request = build_request(self, messages, stop, kwargs)
+        request = self._request(messages, stop, kwargs)
         try:
             result = await self._get_client().achat(request)
         except QwenVLError as exc:
@@ -315,7 +285,7 @@ class ChatQwenVL(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        request = build_request(self, messages, stop, kwargs)
+        request = self._request(messages, stop, kwargs)
         convert = ChunkConverter(request.model).convert
         try:
             for event in self._get_client().stream(request):
@@ -332,7 +302,7 @@ class ChatQwenVL(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        request = build_request(self, messages, stop, kwargs)
+        request = self._request(messages, stop, kwargs)
         convert = ChunkConverter(request.model).convert
         try:
             async for event in self._get_client().astream(request):
@@ -357,19 +327,13 @@ class ChatQwenVL(BaseChatModel):
 
         `tool_choice`: "auto", "none", "required" ("any" and True mean "required"), or a tool name.
         `parallel_tool_calls` is sent as given, False included (the API's default is False).
+        The tools are kept in OpenAI form, as LangChain integrations do.
         """
-        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
-        if strict is not None:
-            # convert_to_openai_tool passes ready OpenAI dicts through without `strict`; copy, never mutate.
-            formatted = [{**t, "function": {**t["function"], "strict": strict}} for t in formatted]
-        if tool_choice is not None:
-            choice = normalize_tool_choice(tool_choice)
-            if isinstance(choice, dict):
-                name = choice["function"]["name"]
-                names = [t["function"]["name"] for t in formatted]
-                if name not in names:
-                    raise ValueError(f"tool_choice names {name!r}, which is not among the bound tools {names}.")
-            kwargs["tool_choice"] = choice
+        specs = tool_specs(tools, strict=strict, convert=convert_to_openai_tool)
+        formatted = [wire_tool(spec) for spec in specs]
+        choice = parse_tool_choice(tool_choice, specs)
+        if choice is not None:
+            kwargs["tool_choice"] = tool_choice_param(choice)
         if parallel_tool_calls is not None:
             kwargs["parallel_tool_calls"] = parallel_tool_calls
         return super().bind(tools=formatted, **kwargs)
@@ -393,12 +357,4 @@ class ChatQwenVL(BaseChatModel):
         if kwargs:
             raise ValueError(f"Received unsupported arguments {sorted(kwargs)}.")
         spec = get_spec(self.model)
-        return structured_output(
-            self,
-            spec,
-            spec.thinking_enabled(self.enable_thinking),
-            schema,
-            method=method,
-            include_raw=include_raw,
-            strict=strict,
-        )
+        return structured_output(self, spec, schema, method=method, include_raw=include_raw, strict=strict)

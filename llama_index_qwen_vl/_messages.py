@@ -7,7 +7,6 @@ that cannot be sent is an error naming the block and where it is, never a silent
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -23,7 +22,6 @@ from llama_index.core.base.llms.types import (
 )
 
 from qwen_vl_core import ImagePart, Message, TextPart, ToolCall, VideoPart
-from qwen_vl_core.media import image, video
 from qwen_vl_core.types import Part, Role
 
 __all__ = [
@@ -48,43 +46,45 @@ _ROLES: dict[MessageRole, Role] = {
 }
 
 
-def _block_bytes(data: Any) -> bytes:
-    """The raw bytes of an `image` / `video` field (LlamaIndex stores bytes base64-encoded)."""
-    if not isinstance(data, bytes | bytearray):
+def _inline(data: Any, mime: str | None) -> str:
+    """The `image` / `video` field as a data URL, without decoding it.
+
+    LlamaIndex keeps bytes base64-encoded (its validator encodes raw bytes); a file-like object holds
+    the raw file. A missing MIME type stays empty: the core's media stage tells it from the bytes.
+    """
+    if isinstance(data, bytes | bytearray):
+        encoded = bytes(data).decode("ascii", errors="strict")
+    else:  # a file-like object (IOBase): the raw file, not encoded yet
         position = data.tell()
         data.seek(0)
-        raw = data.read()
+        encoded = base64.b64encode(data.read()).decode("ascii")
         data.seek(position)
-        data = raw
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        return bytes(data)
+    return f"data:{mime or ''};base64,{encoded}"
 
 
 def image_block_to_part(block: ImageBlock) -> ImagePart:
     """Bytes win over a path, a path over a URL; remote URLs are passed through, never fetched.
 
-    Inline images are checked, sized and encoded by the core before sending (`prepare_media`),
-    which also re-types a data URL whose MIME type is missing (`data:None;base64,...`).
+    Paths and `file://` URLs are read, and every inline image checked, sized and encoded, by the
+    core's media stage before sending (`prepare_media`); nothing is read or decoded here.
     """
     if block.image is not None:
-        return image(_block_bytes(block.image))
+        return ImagePart(_inline(block.image, block.image_mimetype), label="bytes")
     if block.path is not None:
-        return image(block.path)
+        return ImagePart(str(block.path))
     if block.url is not None:
-        return image(str(block.url))
+        return ImagePart(str(block.url))
     raise ValueError("ImageBlock has no image, path or url.")
 
 
 def video_block_to_part(block: VideoBlock) -> VideoPart:
     fps = float(block.fps) if block.fps is not None else None
     if block.video is not None:
-        return video(_block_bytes(block.video), fps=fps)
+        return VideoPart(url=_inline(block.video, block.video_mimetype), fps=fps, label="bytes")
     if block.path is not None:
-        return video(block.path, fps=fps)
+        return VideoPart(url=str(block.path), fps=fps)
     if block.url is not None:
-        return video(str(block.url), fps=fps)
+        return VideoPart(url=str(block.url), fps=fps)
     raise ValueError("VideoBlock has no video, path or url.")
 
 

@@ -15,7 +15,7 @@ event (quadratic in a 100,000-event stream). It arrives as `thinking_delta`s and
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import logging
 from typing import Any
 
 from llama_index.core.base.llms.types import (
@@ -35,6 +35,7 @@ from qwen_vl_core.events import ReasoningDelta, StreamEnd, StreamEvent, TextDelt
 __all__ = ["StreamResponses", "final_response", "tool_selections", "usage_kwargs"]
 
 _ASSISTANT = MessageRole.ASSISTANT
+logger = logging.getLogger("llama_index_qwen_vl")
 
 
 def usage_kwargs(usage: Usage | None) -> dict[str, Any]:
@@ -92,67 +93,53 @@ def final_response(result: ChatResult, *, delta: str | None = None) -> ChatRespo
 class StreamResponses:
     """Events in, `ChatResponse`s out: one per reasoning / text / tool-call event, one at the end.
 
-    The hot path: a reasoning event costs one list append and one `ChatResponse`; the answer so far
-    is only extended on text events.
+    Tool calls and the final answer are read from the stream's own accumulator (the core merges
+    tool-call fragments once); this class only keeps the answer so far for `message.content`.
+    The hot path: a reasoning event costs one `ChatResponse`; the answer so far is only extended
+    on text events.
     """
 
-    __slots__ = ("_acc", "_reasoning", "_text", "_tool_blocks", "_tools")
+    __slots__ = ("_acc", "_text", "_tools")
 
-    def __init__(self) -> None:
-        self._reasoning: list[str] = []
+    def __init__(self, accumulator: StreamAccumulator) -> None:
+        self._acc = accumulator
         self._text = ""
-        self._tools: dict[int, list[str]] = {}
-        self._tool_blocks: dict[int, ToolCallBlock] = {}
-        self._acc = StreamAccumulator()
-        """Only tool, usage and end events go in: it parses arguments and keeps ids at the end."""
+        self._tools: list[tuple[int, str, str, str]] = []
 
     def _message(self) -> ChatMessage:
         if not self._tools:
             return ChatMessage(role=_ASSISTANT, blocks=[TextBlock(text=self._text)])
         blocks: list[Any] = [TextBlock(text=self._text)]
-        blocks.extend(self._tool_blocks[i] for i in sorted(self._tool_blocks))
-        calls = [_tool_call_dict(*self._tools[i]) for i in sorted(self._tools)]
+        blocks.extend(
+            ToolCallBlock(tool_call_id=call_id or None, tool_name=name, tool_kwargs=args)
+            for _, call_id, name, args in self._tools
+        )
+        calls = [_tool_call_dict(call_id, name, args) for _, call_id, name, args in self._tools]
         return ChatMessage(role=_ASSISTANT, blocks=blocks, additional_kwargs={"tool_calls": calls})
 
     def __call__(self, event: StreamEvent) -> ChatResponse | None:
         kind = type(event)
         if kind is ReasoningDelta:
-            text = event.text  # type: ignore[union-attr]
-            self._reasoning.append(text)
-            return ChatResponse(message=self._message(), delta="", additional_kwargs={"thinking_delta": text})
+            return ChatResponse(message=self._message(), delta="", additional_kwargs={"thinking_delta": event.text})  # type: ignore[union-attr]
         if kind is TextDelta:
             text = event.text  # type: ignore[union-attr]
             self._text += text
             return ChatResponse(message=self._message(), delta=text)
-        self._acc.add(event)
         if kind is ToolCallDelta:
-            self._add_tool(event)  # type: ignore[arg-type]
+            self._tools = self._acc.tool_calls_so_far()
             return ChatResponse(message=self._message(), delta="")
         if kind is StreamEnd:
-            result = replace(self._acc.result(), reasoning="".join(self._reasoning), text=self._text)
-            return final_response(result, delta="")
+            return final_response(self._acc.result(), delta="")
         return None
-
-    def _add_tool(self, delta: ToolCallDelta) -> None:
-        entry = self._tools.get(delta.index)
-        if entry is None:
-            entry = self._tools[delta.index] = ["", "", ""]
-        if delta.id and not entry[0]:
-            entry[0] = delta.id
-        if delta.name and not entry[1]:
-            entry[1] = delta.name
-        entry[2] += delta.arguments
-        self._tool_blocks[delta.index] = ToolCallBlock(
-            tool_call_id=entry[0] or None, tool_name=entry[1], tool_kwargs=entry[2]
-        )
 
 
 def _is_final(response: ChatResponse) -> bool:
     return "finish_reason" in response.additional_kwargs
 
 
-def _kwargs(name: str, call_id: str, value: Any, *, final: bool) -> dict[str, Any]:
-    """Arguments as a dict: partial JSON is tolerated while streaming, never in a final message."""
+def _kwargs(name: str, call_id: str, value: Any, *, final: bool, strict: bool) -> dict[str, Any]:
+    """Arguments as a dict: partial JSON is tolerated while streaming; in a final message, arguments
+    that are not a JSON object are `{}` and a warning (or an error with `strict`)."""
     if isinstance(value, dict):
         return value
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -165,20 +152,19 @@ def _kwargs(name: str, call_id: str, value: Any, *, final: bool) -> dict[str, An
         return parsed if isinstance(parsed, dict) else {}
     try:
         parsed = json.loads(value)
+        problem = None if isinstance(parsed, dict) else "not a JSON object"
     except ValueError as exc:
-        raise ValueError(
-            f"The model called tool {name!r} (id {call_id!r}) with arguments that are not valid JSON "
-            f"({exc}): {value[:200]!r}"
-        ) from exc
-    if not isinstance(parsed, dict):
-        raise ValueError(
-            f"The model called tool {name!r} (id {call_id!r}) with arguments that are not a JSON "
-            f"object: {value[:200]!r}"
-        )
-    return parsed
+        problem = f"not valid JSON ({exc})"
+    if problem is None:
+        return parsed
+    message = f"The model called tool {name!r} (id {call_id!r}) with arguments that are {problem}: {value[:200]!r}"
+    if strict:
+        raise ValueError(message)
+    logger.warning("%s; using {} (set strict_tool_args=True to raise instead).", message)
+    return {}
 
 
-def _legacy_selections(items: list[Any], final: bool) -> list[ToolSelection]:
+def _legacy_selections(items: list[Any], final: bool, strict: bool) -> list[ToolSelection]:
     out = []
     for item in items:
         if isinstance(item, dict):
@@ -187,12 +173,16 @@ def _legacy_selections(items: list[Any], final: bool) -> list[ToolSelection]:
         else:
             call_id, name, args = item.id or "", item.function.name or "", item.function.arguments
         out.append(
-            ToolSelection(tool_id=call_id, tool_name=name, tool_kwargs=_kwargs(name, call_id, args, final=final))
+            ToolSelection(
+                tool_id=call_id, tool_name=name, tool_kwargs=_kwargs(name, call_id, args, final=final, strict=strict)
+            )
         )
     return out
 
 
-def tool_selections(response: ChatResponse, *, error_on_no_tool_call: bool = True) -> list[ToolSelection]:
+def tool_selections(
+    response: ChatResponse, *, error_on_no_tool_call: bool = True, strict: bool = False
+) -> list[ToolSelection]:
     """Tool calls of a response (or a streamed chunk) as `ToolSelection`s."""
     final = _is_final(response)
     blocks = [b for b in response.message.blocks if isinstance(b, ToolCallBlock)]
@@ -201,11 +191,12 @@ def tool_selections(response: ChatResponse, *, error_on_no_tool_call: bool = Tru
             ToolSelection(
                 tool_id=b.tool_call_id or "",
                 tool_name=b.tool_name,
-                tool_kwargs=_kwargs(b.tool_name, b.tool_call_id or "", b.tool_kwargs, final=final),
+                tool_kwargs=_kwargs(b.tool_name, b.tool_call_id or "", b.tool_kwargs, final=final, strict=strict),
             )
             for b in blocks
         ]
-    selections = _legacy_selections(list(response.message.additional_kwargs.get("tool_calls") or ()), final)
+    legacy = list(response.message.additional_kwargs.get("tool_calls") or ())
+    selections = _legacy_selections(legacy, final, strict)
     if not selections and error_on_no_tool_call:
         raise ValueError(
             "Expected at least one tool call, but the model answered without one. Its reply: "

@@ -8,7 +8,8 @@ streaming-only models, system messages, retries and errors are the core's job.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Generator, Sequence
+import sys
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from llama_index.core.base.llms.generic_utils import (
@@ -34,13 +35,13 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 
-from qwen_vl_core import ChatRequest, ModelSpec, QwenVLClient, SamplingOptions, ThinkingOptions, get_spec
-from qwen_vl_core.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
-from qwen_vl_core.regions import resolve_endpoint
+from qwen_vl_core import ChatRequest, ModelSpec, QwenVLClient, get_spec
+from qwen_vl_core.kit import ClientCache, check_settings
+from qwen_vl_core.settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ClientOptions, RequestSettings
+from qwen_vl_core.tools import parse_tool_choice, tool_specs
 
 from ._messages import to_core_messages
 from ._responses import StreamResponses, final_response, tool_selections
-from ._tools import is_forced, resolve_tool_choice, to_tool_specs
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -49,21 +50,34 @@ __all__ = ["QwenVL"]
 
 logger = logging.getLogger(__name__)
 
-_SAMPLING = ("temperature", "top_p", "top_k", "max_tokens", "seed", "stop", "presence_penalty", "repetition_penalty")
-_CALL_OPTIONS = frozenset(
-    {
-        *_SAMPLING,
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "enable_thinking",
-        "thinking_budget",
-        "response_format",
-        "vl_high_resolution_images",
-        "system_message_mode",
-        "extra_body",
-    }
-)
+
+def _convert_tool(tool: Any) -> Mapping[str, Any]:
+    """LlamaIndex tools (and plain functions, as agents accept them) → OpenAI dicts, no `strict` added."""
+    metadata = getattr(tool, "metadata", None)
+    if metadata is None and callable(tool):
+        from llama_index.core.tools import FunctionTool
+
+        metadata = FunctionTool.from_defaults(tool).metadata
+    if metadata is None or not hasattr(metadata, "to_openai_tool"):
+        raise ValueError(f"Unsupported tool {tool!r}: pass a LlamaIndex tool, a function or an OpenAI tool dict.")
+    return metadata.to_openai_tool(skip_length_check=True)  # type: ignore[no-any-return]
+
+
+def _refuse_function_agent(spec: ModelSpec) -> None:
+    """A `FunctionAgent` step reads `metadata` first; for a model without tool calling, say what works.
+
+    Without this, the agent fails with a bare "LLM must be a FunctionCallingLLM". Only the agent's own
+    step is refused: every other reader of `metadata` (query engines, `structured_predict`, which then
+    uses a text-completion program) gets `is_function_calling_model=False` as usual.
+    """
+    from llama_index.core.agent.workflow import FunctionAgent
+
+    if not isinstance(sys._getframe(2).f_locals.get("self"), FunctionAgent):
+        return
+    raise ValueError(
+        f"{spec.name} has no tool calling, so FunctionAgent cannot drive it. Use ReActAgent (it calls tools "
+        "through the prompt: ReActAgent(tools=..., llm=llm)), or a Qwen3-VL model for FunctionAgent."
+    )
 
 
 class QwenVL(FunctionCallingLLM):
@@ -76,6 +90,8 @@ class QwenVL(FunctionCallingLLM):
             print(chunk.additional_kwargs.get("thinking_delta", ""), chunk.delta, sep="", end="")
     """
 
+    # The fields are the core's settings, one per name in `ClientOptions.FIELDS` and
+    # `RequestSettings.FIELDS` (the LangChain `ChatQwenVL` declares the same; a test checks parity).
     model: str = Field(default="qwen3-vl-plus", description="Model name, e.g. qwen3-vl-plus or qvq-max.")
     api_key: SecretStr | str | None = Field(
         default=None,
@@ -92,18 +108,35 @@ class QwenVL(FunctionCallingLLM):
         default=None, description="Thinking on/off for hybrid models; None leaves the model's default."
     )
     thinking_budget: int | None = Field(default=None, description="Maximum reasoning tokens (Qwen3-VL).")
-    system_message_mode: Literal["auto", "keep", "fold"] = Field(
-        default="auto", description="How leading system messages are sent (see the core's policies)."
-    )
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = None
     max_tokens: int | None = Field(default=None, description="Answer token limit; None: the model's maximum.")
     seed: int | None = None
     stop: list[str] | None = None
-    presence_penalty: float | None = None
-    repetition_penalty: float | None = None
     vl_high_resolution_images: bool | None = None
+    parallel_tool_calls: bool | None = Field(
+        default=None,
+        description="Default for calls with tools when the caller does not allow parallel calls itself.",
+    )
+    system_message_mode: Literal["auto", "keep", "fold"] = Field(
+        default="auto", description="How leading system messages are sent (see the core's policies)."
+    )
+    extra_body: dict[str, Any] | None = Field(
+        default=None, description="Any other API parameter (merged with a per-call extra_body, per-call wins)."
+    )
+    additional_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="LlamaIndex's name for extra request-body keys; merged under extra_body."
+    )
+    timeout: float | None = Field(
+        default=DEFAULT_TIMEOUT,
+        description="The read timeout: seconds allowed between two reads of a response; None: no limit.",
+    )
+    connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, description="Seconds allowed to connect.")
+    max_retries: int = Field(default=2, description="Retries before the response starts (0 disables).")
+    default_headers: dict[str, str] | None = Field(default=None, description="Headers added to every request.")
     downscale_images: bool = Field(
         default=True, description="Resize inline images above the model's pixel budget before sending."
     )
@@ -118,14 +151,12 @@ class QwenVL(FunctionCallingLLM):
         default=None,
         description="Send enable_thinking as chat_template_kwargs; None: on for non-DashScope servers (vLLM, SGLang).",
     )
-    timeout: float | None = Field(default=DEFAULT_TIMEOUT, description="Seconds allowed between two reads.")
-    connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, description="Seconds allowed to connect.")
-    max_retries: int = Field(default=2, ge=0)
-    additional_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="Extra request-body keys, sent as they are."
-    )
     http_client: Any = Field(default=None, exclude=True, description="An httpx.Client (proxies, transports).")
     async_http_client: Any = Field(default=None, exclude=True, description="An httpx.AsyncClient.")
+    strict_tool_args: bool = Field(
+        default=False,
+        description="Raise on final tool arguments that are not a JSON object (default: {} and a warning).",
+    )
 
     @field_validator("api_key", mode="after")
     @classmethod
@@ -133,18 +164,18 @@ class QwenVL(FunctionCallingLLM):
         """Accept a plain string (typed callers) but always hold a `SecretStr`."""
         return SecretStr(value) if isinstance(value, str) else value
 
-    _client: QwenVLClient | None = PrivateAttr(default=None)
-    _client_config: tuple[Any, ...] | None = PrivateAttr(default=None)
+    _clients: ClientCache = PrivateAttr(default_factory=ClientCache)
 
-    def model_post_init(self, context: Any, /) -> None:
-        super().model_post_init(context)
-        resolve_endpoint(region=self.region, base_url=self.base_url, protocol=self.protocol)  # bad region: here
-        get_spec(self.model)  # an unknown model warns now, not in the middle of a query
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Outside pydantic validation, so a bad setting is the core's own ValueError, the same the
+        # first call would raise (not wrapped in a ValidationError).
+        self._client_options()
+        check_settings(self._settings())
 
     @classmethod
     def class_name(cls) -> str:
-        # "multi" keeps MultiModalVectorStoreIndex from warning that this is not a multimodal LLM.
-        return "QwenVL_multi_modal_llm"
+        return "QwenVL"
 
     @property
     def spec(self) -> ModelSpec:
@@ -153,6 +184,8 @@ class QwenVL(FunctionCallingLLM):
     @property
     def metadata(self) -> LLMMetadata:
         spec = self.spec
+        if not spec.supports_tools:
+            _refuse_function_agent(spec)
         return LLMMetadata(
             context_window=spec.context_window,
             num_output=self.max_tokens or spec.max_output_tokens,
@@ -162,50 +195,24 @@ class QwenVL(FunctionCallingLLM):
             system_role=MessageRole.SYSTEM,
         )
 
-    # -- the core request ------------------------------------------------------------------------
+    # -- the core settings and client ------------------------------------------------------------
+
+    def _client_options(self) -> ClientOptions:
+        return ClientOptions.from_fields(self)
+
+    def _settings(self) -> RequestSettings:
+        extra = {**self.additional_kwargs, **(self.extra_body or {})}
+        return RequestSettings.from_fields(self, extra_body=extra or None)
 
     @property
     def client(self) -> QwenVLClient:
         """The core client, built on first use and rebuilt when a connection field changes."""
-        key = self.api_key.get_secret_value() if isinstance(self.api_key, SecretStr) else self.api_key
-        config = (
-            key,
-            self.region,
-            self.base_url,
-            self.protocol,
-            self.timeout,
-            self.connect_timeout,
-            self.max_retries,
-            self.downscale_images,
-            self.inline_remote_images,
-            self.parse_think_tags,
-            self.thinking_via_chat_template,
-            id(self.http_client),
-            id(self.async_http_client),
-        )
-        if self._client is None or config != self._client_config:
-            self._client = QwenVLClient(
-                api_key=self.api_key,
-                region=self.region,
-                base_url=self.base_url,
-                protocol=self.protocol,
-                timeout=self.timeout,
-                connect_timeout=self.connect_timeout,
-                max_retries=self.max_retries,
-                downscale_images=self.downscale_images,
-                inline_remote_images=self.inline_remote_images,
-                parse_think_tags=self.parse_think_tags,
-                thinking_via_chat_template=self.thinking_via_chat_template,
-                http_client=self.http_client,
-                async_http_client=self.async_http_client,
-            )
-            self._client_config = config
-        return self._client
+        client, self._clients = self._clients.client_for(self._client_options())
+        return client
 
     def close(self) -> None:
         """Close the sync connection pool (the instance stays usable; a new pool opens on demand)."""
-        if self._client is not None:
-            self._client.close()
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Close the async connection pool; call it before the event loop that used it ends.
@@ -213,38 +220,12 @@ class QwenVL(FunctionCallingLLM):
         The pool is bound to the loop that opened it: to use one instance from several
         `asyncio.run` calls, `await llm.aclose()` at the end of each (a new pool opens on demand).
         """
-        if self._client is not None:
-            await self._client.aclose()
+        await self._clients.aclose()
 
     def _request(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> ChatRequest:
-        unknown = options.keys() - _CALL_OPTIONS
-        if unknown:
-            raise TypeError(
-                f"QwenVL got unexpected keyword argument(s) {sorted(unknown)}; per-call options are "
-                f"{sorted(_CALL_OPTIONS)} (put other request-body keys in extra_body)."
-            )
-
-        def get(name: str) -> Any:
-            return options[name] if name in options else getattr(self, name)
-
-        sampling = {name: get(name) for name in _SAMPLING}
-        if sampling["stop"] is not None:
-            sampling["stop"] = tuple(sampling["stop"])
-        tools = to_tool_specs(options.get("tools"))
-        extra = {**self.additional_kwargs, **(options.get("extra_body") or {})}
-        return ChatRequest(
-            model=self.model,
-            messages=to_core_messages(messages),
-            tools=tools,
-            tool_choice=resolve_tool_choice(options.get("tool_choice")) if tools else None,
-            parallel_tool_calls=options.get("parallel_tool_calls") if tools else None,
-            thinking=ThinkingOptions(enable=get("enable_thinking"), budget=get("thinking_budget")),
-            sampling=SamplingOptions(**sampling),
-            response_format=options.get("response_format"),
-            vl_high_resolution_images=get("vl_high_resolution_images"),
-            system_message_mode=get("system_message_mode"),
-            extra_body=extra or None,
-        )
+        """One call: the fields, the call's keyword arguments (which win) and the messages."""
+        settings = self._settings().with_call_options(options, convert_tool=_convert_tool, caller="QwenVL")
+        return settings.request(to_core_messages(messages))
 
     # -- chat ------------------------------------------------------------------------------------
 
@@ -252,12 +233,11 @@ class QwenVL(FunctionCallingLLM):
         return final_response(self.client.chat(self._request(messages, kwargs)))
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        request = self._request(messages, kwargs)  # bad input fails here, not on first iteration
-        client = self.client
+        stream = self.client.stream(self._request(messages, kwargs))  # bad input fails here, not on iteration
 
         def gen() -> Generator[ChatResponse, None, None]:
-            to_response = StreamResponses()
-            for event in client.stream(request):
+            to_response = StreamResponses(stream.accumulator)
+            for event in stream:
                 response = to_response(event)
                 if response is not None:
                     yield response
@@ -268,12 +248,11 @@ class QwenVL(FunctionCallingLLM):
         return final_response(await self.client.achat(self._request(messages, kwargs)))
 
     async def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
-        request = self._request(messages, kwargs)
-        client = self.client
+        stream = self.client.astream(self._request(messages, kwargs))
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:
-            to_response = StreamResponses()
-            async for event in client.astream(request):
+            to_response = StreamResponses(stream.accumulator)
+            async for event in stream:
                 response = to_response(event)
                 if response is not None:
                     yield response
@@ -326,28 +305,34 @@ class QwenVL(FunctionCallingLLM):
         allow_parallel_tool_calls: bool = False,
         tool_required: bool = False,
         tool_choice: Any = None,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """The kwargs for `chat(**...)`; the caller's `chat_history` list is copied, never appended to."""
+        """The kwargs for `chat(**...)`; the caller's `chat_history` list is copied, never appended to.
+
+        `tool_required=True` (what `structured_predict` and function-calling programs pass) asks for a
+        call the core may relax to `auto` on a model that always thinks (the program then reports a
+        missing call); an explicit forced `tool_choice` is never relaxed. `strict` is set on the
+        tools and sent where the protocol's tool schema has it.
+        """
         messages = list(chat_history or [])
         if user_msg is not None:
             messages.append(
                 ChatMessage(role=MessageRole.USER, content=user_msg) if isinstance(user_msg, str) else user_msg
             )
-        specs = to_tool_specs(tools)
+        specs = tool_specs(tools, strict=strict, convert=_convert_tool)
         if not specs:
             return {"messages": messages, **kwargs}
-        choice = resolve_tool_choice(tool_choice, tool_required=tool_required)
-        if is_forced(choice) and self.spec.thinking_only:
-            # The API takes only auto/none in thinking mode and this model always thinks; a program
-            # that needed the call gets the model's text in its "no tool call" error instead.
-            logger.debug("%s always thinks: tool_choice %r sent as 'auto'.", self.model, choice)
-            choice = "auto"
+        fallback = tool_choice is None and tool_required
+        if tool_choice is None:
+            tool_choice = "required" if tool_required else None
+        parallel = True if allow_parallel_tool_calls else self.parallel_tool_calls
         return {
             "messages": messages,
             "tools": specs,
-            "tool_choice": choice,
-            "parallel_tool_calls": allow_parallel_tool_calls,
+            "tool_choice": parse_tool_choice(tool_choice, specs),
+            "parallel_tool_calls": False if parallel is None else parallel,
+            "allow_tool_choice_fallback": fallback,
             **kwargs,
         }
 
@@ -376,5 +361,9 @@ class QwenVL(FunctionCallingLLM):
         error_on_no_tool_call: bool = True,
         **kwargs: Any,
     ) -> list[ToolSelection]:
-        """Tool calls as `ToolSelection`s; partial JSON in streamed chunks parses leniently."""
-        return tool_selections(response, error_on_no_tool_call=error_on_no_tool_call)
+        """Tool calls as `ToolSelection`s; partial JSON in streamed chunks parses leniently.
+
+        Final arguments that are not a JSON object become `{}` with a warning (as the OpenAI LLM does,
+        so an agent can go on and tell the model); `strict_tool_args=True` raises instead.
+        """
+        return tool_selections(response, error_on_no_tool_call=error_on_no_tool_call, strict=self.strict_tool_args)

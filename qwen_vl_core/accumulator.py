@@ -71,6 +71,13 @@ class _ToolBuffer:
         self.name = ""
         self.args: list[str] = []
 
+    def arguments(self) -> str:
+        """The argument text so far (joined once; later fragments append to the joined text)."""
+        args = self.args
+        if len(args) > 1:
+            args[:] = ["".join(args)]
+        return args[0] if args else ""
+
 
 _BLOCK = 1024
 
@@ -133,13 +140,15 @@ class StreamAccumulator:
         if delta.arguments:
             buf.args.append(delta.arguments)
 
+    def tool_calls_so_far(self) -> list[tuple[int, str, str, str]]:
+        """`(index, id, name, arguments so far)` of every tool call, in index order (for streamed views)."""
+        return [(i, b.id, b.name, b.arguments()) for i, b in sorted(self._tools.items())]
+
     def _tool_calls(self) -> tuple[ParsedToolCall, ...]:
         calls = []
-        for index in sorted(self._tools):
-            buf = self._tools[index]
-            raw = "".join(buf.args)
+        for index, call_id, name, raw in self.tool_calls_so_far():
             args, error = parse_arguments(raw)
-            calls.append(ParsedToolCall(index, buf.id, buf.name, raw, args, error))
+            calls.append(ParsedToolCall(index, call_id, name, raw, args, error))
         return tuple(calls)
 
     def partial(self) -> ChatResult:

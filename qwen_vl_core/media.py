@@ -276,3 +276,24 @@ def with_fetched_images(request: ChatRequest, fetched: dict[str, bytes]) -> Chat
 
     messages = tuple(replace(m, content=tuple(swap(p) for p in m.content)) for m in request.messages)
     return replace(request, messages=messages)
+
+
+def _check_url(url: str, where: str) -> None:
+    head = url[:12].lower()
+    if "://" in url[:16] and not head.startswith(("http://", "https://", "file://")):
+        raise ValueError(f"{where}: unsupported URL {url[:80]!r}; use http(s)://, data:, file:// or a path.")
+
+
+def check_urls(messages: tuple[Message, ...]) -> None:
+    """The cheap, pure part of the media checks, run when a call is made (before any I/O): every
+    image and video is given by a kind of URL this library can send or read."""
+    for m, message in enumerate(messages, 1):
+        for p, part in enumerate(message.content, 1):
+            if isinstance(part, ImagePart) and part.url is not None:
+                _check_url(part.url, f"Image {p} of message {m}")
+            elif isinstance(part, VideoPart):
+                if part.url is not None:
+                    _check_url(part.url, f"Video {p} of message {m}")
+                for k, frame in enumerate(part.frames or (), 1):
+                    if isinstance(frame, str):
+                        _check_url(frame, f"Video {p} of message {m}, frame {k}")

@@ -23,38 +23,13 @@ from .events import (
     StreamEnd,
     StreamEvent,
     TextDelta,
-    ToolCallDelta,
     Usage,
     UsageUpdate,
 )
+from .parse_common import SHAPE_ERRORS, malformed, string_field, tool_call_deltas
 from .sse import ServerSentEvent
 
-__all__ = [
-    "SHAPE_ERRORS",
-    "CompatStreamParser",
-    "events_from_compat_response",
-    "malformed",
-    "tool_call_deltas",
-    "usage_from_compat",
-]
-
-SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError)
-"""What reading a JSON value of an unexpected shape can raise; turned into a library error."""
-
-
-def malformed(what: str, data: str, exc: BaseException, request_id: str | None) -> IncompleteStreamError:
-    """The error for a stream item that parsed as JSON but does not have the protocol's shape."""
-    return IncompleteStreamError(
-        f"The stream carried {what} of an unexpected shape ({type(exc).__name__}: {exc}): {data[:200]!r}",
-        request_id=request_id,
-    )
-
-
-def _string(value: Any) -> str | None:
-    """A text field as sent (None or empty: absent); anything but a string is a malformed chunk."""
-    if value is None or type(value) is str:
-        return value or None
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+__all__ = ["CompatStreamParser", "events_from_compat_response", "usage_from_compat"]
 
 
 def _detail(usage: Mapping[str, Any], group: str, key: str) -> int | None:
@@ -79,23 +54,6 @@ def usage_from_compat(usage: Mapping[str, Any]) -> Usage:
         cached_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
         raw=usage,
     )
-
-
-def tool_call_deltas(calls: list[Any], out: list[StreamEvent]) -> None:
-    """Tool-call fragments → deltas; an empty id or name (continuations) becomes None."""
-    if not isinstance(calls, list):
-        raise TypeError(f"tool_calls is a {type(calls).__name__}, not a list")
-    for position, call in enumerate(calls):
-        function = call.get("function") or {}
-        index = call.get("index")
-        out.append(
-            ToolCallDelta(
-                index if type(index) is int else position,
-                _string(call.get("id")),
-                _string(function.get("name")),
-                _string(function.get("arguments")) or "",
-            )
-        )
 
 
 class CompatStreamParser:
@@ -140,8 +98,8 @@ class CompatStreamParser:
         if self.model is None:
             if "error" in chunk:
                 raise error_from_payload(chunk, request_id=self.request_id, mid_stream=self.received)
-            self.model = _string(chunk.get("model"))
-            self.response_id = _string(chunk.get("id"))
+            self.model = string_field(chunk.get("model"))
+            self.response_id = string_field(chunk.get("id"))
         choices = chunk.get("choices")
         if choices:
             choice = choices[0]
@@ -163,7 +121,7 @@ class CompatStreamParser:
                     tool_call_deltas(calls, out)
             finish = choice.get("finish_reason")
             if finish:
-                self.finish_reason = _string(finish)
+                self.finish_reason = string_field(finish)
         elif "error" in chunk:
             raise error_from_payload(chunk, request_id=self.request_id, mid_stream=True)
         usage = chunk.get("usage")
@@ -202,21 +160,21 @@ def _response_events(body: Mapping[str, Any], request_id: str | None) -> list[St
     if choices:
         choice = choices[0]
         message = choice.get("message") or {}
-        reasoning = _string(message.get("reasoning_content") or message.get("reasoning"))
+        reasoning = string_field(message.get("reasoning_content") or message.get("reasoning"))
         if reasoning:
             out.append(ReasoningDelta(reasoning))
         content = message.get("content")
         if isinstance(content, list):  # some gateways return content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-        content = _string(content)
+        content = string_field(content)
         if content:
             out.append(TextDelta(content))
         calls = message.get("tool_calls")
         if calls:
             tool_call_deltas(calls, out)
-        finish = _string(choice.get("finish_reason")) or finish
+        finish = string_field(choice.get("finish_reason")) or finish
     usage = body.get("usage")
     if usage:
         out.append(UsageUpdate(usage_from_compat(usage)))
-    out.append(StreamEnd(finish, _string(body.get("model")), _string(body.get("id")), request_id))
+    out.append(StreamEnd(finish, string_field(body.get("model")), string_field(body.get("id")), request_id))
     return out

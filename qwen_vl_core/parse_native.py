@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import APIStatusError, IncompleteStreamError, error_from_payload
 from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta, Usage, UsageUpdate
-from .parse_compat import SHAPE_ERRORS, malformed, tool_call_deltas
+from .parse_common import SHAPE_ERRORS, malformed, tool_call_deltas
 from .sse import ServerSentEvent
 
 __all__ = ["NativeStreamParser", "events_from_native_response", "usage_from_native"]
@@ -80,6 +80,11 @@ class NativeStreamParser:
         self.finish_reason: str | None = None
         self.received = False
         self._usage: Mapping[str, Any] | None = None
+
+    @property
+    def response_id(self) -> str | None:
+        """The native protocol identifies a response by its request id."""
+        return self.request_id
 
     def feed_event(self, sse: ServerSentEvent) -> list[StreamEvent]:
         try:

@@ -1,6 +1,19 @@
-"""Protocol-independent request policies: thinking rules, forced tool choice, system messages.
+"""Every API rule, once, for both protocols and both adapters.
 
-Both wire builders call `apply_policies` first, so the native protocol gets exactly the same rules.
+`apply_policies` turns a `ChatRequest` into a `ResolvedRequest` (what the wire builders
+serialize) before anything else happens, so a bad option fails before any image is resized:
+
+1. thinking options are validated (`check_thinking`, also run by the adapters at construction);
+2. tools and JSON mode need a model that has them;
+3. JSON mode (`json_object`) needs the word "JSON" in the prompt: an instruction is added;
+4. forced tool choice and JSON mode are rejected by the API in thinking mode: a hybrid model runs
+   that request with thinking off, a thinking-only model falls back to `auto` where the caller
+   allowed it (structured output) and fails otherwise; each case logs one warning;
+5. calls in thinking mode and to streaming-only models stream on the wire;
+6. system messages follow the guide (`normalize_messages`);
+7. for self-hosted servers: the thinking switch goes in `chat_template_kwargs`, and `<think>`
+   tags are split out of the answer of thinking models (unless the caller decided otherwise).
+
 Pure functions: they return new objects and never touch their inputs.
 """
 
@@ -12,9 +25,36 @@ from dataclasses import dataclass, replace
 from .catalog import ModelSpec
 from .types import ChatRequest, FunctionChoice, Message, Part, TextPart
 
-__all__ = ["ResolvedRequest", "apply_policies", "normalize_messages"]
+__all__ = [
+    "JSON_INSTRUCTION",
+    "ResolvedRequest",
+    "ServerTraits",
+    "apply_policies",
+    "check_json_mode",
+    "check_thinking",
+    "check_tools",
+    "ensure_json_instruction",
+    "normalize_messages",
+    "resolve_messages",
+]
 
 logger = logging.getLogger("qwen_vl_core")
+
+JSON_INSTRUCTION = "Respond with a JSON object."
+
+
+@dataclass(frozen=True)
+class ServerTraits:
+    """What the policies need to know about where the request goes."""
+
+    speaks_dashscope: bool = True
+    """Takes DashScope's parameters (Model Studio, the native protocol, a `/compatible-mode/v1` gateway)."""
+    native: bool = False
+    """The native DashScope protocol (else the OpenAI-compatible one)."""
+    thinking_via_chat_template: bool | None = None
+    """Caller's choice; None: on for servers that do not speak DashScope (vLLM, SGLang)."""
+    parse_think_tags: bool | None = None
+    """Caller's choice; None: on for thinking-only models on servers that do not speak DashScope."""
 
 
 @dataclass(frozen=True)
@@ -28,10 +68,17 @@ class ResolvedRequest:
     send_enable_thinking: bool | None
     """The `enable_thinking` value to put on the wire, or None to leave it out."""
     stream: bool
+    """Whether the call streams on the wire."""
+    chat_template: bool = False
+    """Send the thinking switch as `chat_template_kwargs` (self-hosted servers)."""
+    split_think_tags: bool = False
+    """Split `<think>` tags out of the answer text."""
+    send_tool_strict: bool = True
+    """Send the tools' `strict` flag (the OpenAI-compatible schema has it; the native one does not)."""
 
 
-def _check_thinking(request: ChatRequest, spec: ModelSpec) -> None:
-    enable, budget = request.thinking.enable, request.thinking.budget
+def check_thinking(spec: ModelSpec, enable: bool | None, budget: int | None) -> None:
+    """The thinking options a model accepts; ValueError with the fix. Run at construction and per call."""
     if spec.thinking_only and enable is False:
         raise ValueError(
             f"{spec.name} is a thinking-only model: enable_thinking=False is not allowed (the API "
@@ -39,6 +86,8 @@ def _check_thinking(request: ChatRequest, spec: ModelSpec) -> None:
         )
     if budget is None:
         return
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise ValueError(f"thinking_budget must be a whole number of tokens; got {budget!r}.")
     if not spec.supports_thinking_budget:
         raise ValueError(f"{spec.name} has no thinking_budget; remove it (only Qwen3-VL models take one).")
     if not spec.thinking_enabled(enable):
@@ -55,42 +104,77 @@ def _check_thinking(request: ChatRequest, spec: ModelSpec) -> None:
         )
 
 
+def check_tools(spec: ModelSpec, what: str = "tool calling") -> None:
+    """Tools need a model that calls them."""
+    if not spec.supports_tools:
+        raise ValueError(
+            f"{spec.name} does not support tool calling, so {what} cannot work; use a Qwen3-VL model for "
+            "tools (with QVQ, LlamaIndex's ReActAgent drives tools through the prompt)."
+        )
+
+
+def check_json_mode(spec: ModelSpec, what: str = "JSON mode") -> None:
+    """JSON mode (`response_format`, structured output by JSON) needs a model that has it."""
+    if not spec.supports_json_mode:
+        raise ValueError(
+            f"{spec.name} has no JSON mode (thinking-only and QVQ models reject response_format), so "
+            f"{what} cannot work; use a hybrid model such as qwen3-vl-plus, or structured output by "
+            "function calling."
+        )
+
+
 def _forces_tool(request: ChatRequest) -> bool:
-    return request.tool_choice == "required" or isinstance(request.tool_choice, FunctionChoice)
+    choice = request.tool_choice
+    return bool(request.tools) and (choice == "required" or isinstance(choice, FunctionChoice))
 
 
-def _forces_json(request: ChatRequest) -> bool:
+def _json_type(request: ChatRequest) -> object:
     rf = request.response_format
-    return rf is not None and rf.get("type") in ("json_object", "json_schema")
+    return rf.get("type") if rf is not None else None
 
 
 def _resolve_thinking(request: ChatRequest, spec: ModelSpec) -> tuple[ChatRequest, bool]:
-    """Apply the forced-tool-choice / JSON-mode rule; return the (maybe updated) request and mode."""
+    """Rule 4; returns the (maybe updated) request and whether the call thinks."""
     thinking = spec.thinking_enabled(request.thinking.enable)
-    if not thinking:
-        return request, False
-    conflicts = [
-        what
-        for what, hit in (("forced tool_choice", _forces_tool(request)), ("JSON mode", _forces_json(request)))
-        if hit
-    ]
-    if not conflicts:
-        return request, True
-    what = " and ".join(conflicts)
-    if spec.thinking_only:
+    forced, json_mode = _forces_tool(request), _json_type(request) in ("json_object", "json_schema")
+    if not thinking or not (forced or json_mode):
+        return request, thinking
+    what = " and ".join(w for w, hit in (("forced tool_choice", forced), ("JSON mode", json_mode)) if hit)
+    if not spec.thinking_only:
+        budget = request.thinking.budget
+        logger.warning(
+            "%s is not allowed in thinking mode; this request to %s runs with thinking switched off%s.",
+            what,
+            spec.name,
+            f" (thinking_budget={budget} is not sent)" if budget is not None else "",
+        )
+        return replace(request, thinking=replace(request.thinking, enable=False, budget=None)), False
+    if json_mode or not request.allow_tool_choice_fallback:
         raise ValueError(
             f"{spec.name} always thinks, and the API rejects {what} in thinking mode. Use "
             "tool_choice='auto' (and parse the tool call if one comes back), or a hybrid model "
             "such as qwen3-vl-plus with thinking off."
         )
     logger.warning(
-        "%s is not allowed in thinking mode; this request to %s runs with thinking switched off.",
-        what,
+        "%s always thinks and the API rejects forced tool_choice in thinking mode; this request is sent "
+        "with tool_choice='auto', and the model may answer without calling the tool.",
         spec.name,
     )
-    if request.thinking.budget is not None:
-        raise ValueError(f"{what} needs thinking off, but thinking_budget was given; remove one of them.")
-    return replace(request, thinking=replace(request.thinking, enable=False)), False
+    return replace(request, tool_choice="auto"), True
+
+
+def ensure_json_instruction(messages: tuple[Message, ...]) -> tuple[Message, ...]:
+    """JSON mode needs the word "json" in the prompt (else HTTP 400); add a short instruction if absent.
+
+    The instruction goes after the leading system messages, so `normalize_messages` merges it into
+    the system prompt (or folds it into the first user turn).
+    """
+    for message in messages:
+        if any(isinstance(p, TextPart) and "json" in p.text.lower() for p in message.content):
+            return messages
+    lead = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
+    instruction = Message("system", (TextPart(JSON_INSTRUCTION),))
+    return (*messages[:lead], instruction, *messages[lead:])
 
 
 def _join(first: tuple[Part, ...], second: tuple[Part, ...]) -> tuple[Part, ...]:
@@ -101,9 +185,9 @@ def _join(first: tuple[Part, ...], second: tuple[Part, ...]) -> tuple[Part, ...]
     return (*first, *second)
 
 
-def normalize_messages(request: ChatRequest) -> tuple[Message, ...]:
+def normalize_messages(request: ChatRequest, messages: tuple[Message, ...] | None = None) -> tuple[Message, ...]:
     """System-message policy and history clean-up (see the README's "System messages")."""
-    messages = request.messages
+    messages = request.messages if messages is None else messages
     lead: list[str] = []
     i = 0
     for message in messages:
@@ -141,21 +225,54 @@ def normalize_messages(request: ChatRequest) -> tuple[Message, ...]:
     return tuple(rest)
 
 
-def apply_policies(request: ChatRequest, spec: ModelSpec, *, stream: bool) -> ResolvedRequest:
-    """Validate and resolve a request for `spec`; raises ValueError before anything is sent."""
-    _check_thinking(request, spec)
-    if request.tools and not spec.supports_tools:
-        raise ValueError(f"{spec.name} does not support tool calling; use a Qwen3-VL model for tools.")
-    if _forces_json(request) and not spec.supports_json_mode and not spec.thinking_only:
-        raise ValueError(f"{spec.name} does not support JSON mode.")
+def resolve_messages(request: ChatRequest) -> tuple[Message, ...]:
+    """The messages as sent: the JSON-mode instruction (rule 3) and the system-message policy (rule 6)."""
+    messages = request.messages
+    if _json_type(request) == "json_object":
+        messages = ensure_json_instruction(messages)
+    return normalize_messages(request, messages)
+
+
+def _send_enable_thinking(spec: ModelSpec, enable: bool | None) -> bool | None:
+    # Thinking-only models reason anyway; only an explicit True is echoed (never for QVQ).
+    if spec.thinking_only:
+        return True if spec.supports_thinking_budget and enable else None
+    return enable
+
+
+def apply_policies(
+    request: ChatRequest, spec: ModelSpec, *, stream: bool, server: ServerTraits | None = None, batch: bool = False
+) -> ResolvedRequest:
+    """Validate and resolve a request for `spec`; raises ValueError before anything is sent.
+
+    `stream` is the caller's wish; thinking mode and streaming-only models stream anyway, except
+    on Batch API lines (`batch=True`), which never stream.
+    """
+    server = server or ServerTraits()
+    check_thinking(spec, request.thinking.enable, request.thinking.budget)
+    if request.tools:
+        check_tools(spec)
+    json_type = _json_type(request)
+    if json_type in ("json_object", "json_schema") and not spec.thinking_only:
+        check_json_mode(spec)
     request, thinking = _resolve_thinking(request, spec)
     enable = request.thinking.enable
-    # Thinking-only models reason anyway; only an explicit True is echoed (never for QVQ).
-    send = (True if spec.supports_thinking_budget and enable else None) if spec.thinking_only else enable
+    self_hosted = not server.speaks_dashscope
+    via_template = server.thinking_via_chat_template
+    split = server.parse_think_tags
+    if request.tools and not server.native:
+        send_strict = True
+    else:
+        send_strict = False
+        if any(t.strict is not None for t in request.tools):
+            logger.debug("The native protocol's tool schema has no `strict`; it is not sent.")
     return ResolvedRequest(
         request=request,
-        messages=normalize_messages(request),
+        messages=resolve_messages(request),
         thinking=thinking,
-        send_enable_thinking=send,
-        stream=stream or spec.stream_only,
+        send_enable_thinking=_send_enable_thinking(spec, enable),
+        stream=not batch and (stream or spec.stream_only or thinking),
+        chat_template=via_template if via_template is not None else self_hosted and not server.native,
+        split_think_tags=split if split is not None else self_hosted and spec.thinking_only,
+        send_tool_strict=send_strict,
     )

@@ -7,23 +7,14 @@ body keys on the wire.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .catalog import ModelSpec
 from .policies import ResolvedRequest, apply_policies
-from .types import ChatRequest, FunctionChoice, ImagePart, Message, Part, TextPart, ToolSpec
+from .request_common import request_params
+from .types import ChatRequest, ImagePart, Message, Part, TextPart
 
-__all__ = [
-    "build_compat_body",
-    "compat_message",
-    "compat_part",
-    "compat_tool",
-    "request_params",
-    "sampling_params",
-    "serialize_compat",
-    "tool_choice_param",
-]
+__all__ = ["build_compat_body", "compat_message", "compat_part", "serialize_compat"]
 
 
 def compat_part(part: Part) -> dict[str, Any]:
@@ -63,62 +54,16 @@ def compat_message(message: Message) -> dict[str, Any]:
     return out
 
 
-def compat_tool(tool: ToolSpec) -> dict[str, Any]:
-    function: dict[str, Any] = {
-        "name": tool.name,
-        "description": tool.description,
-        "parameters": copy.deepcopy(dict(tool.parameters)),
-    }
-    if tool.strict is not None:
-        function["strict"] = tool.strict
-    return {"type": "function", "function": function}
-
-
-def tool_choice_param(choice: Any) -> Any:
-    """The wire form of a tool choice (shared by both protocols)."""
-    if isinstance(choice, FunctionChoice):
-        return {"type": "function", "function": {"name": choice.name}}
-    return choice
-
-
-def sampling_params(request: ChatRequest) -> dict[str, Any]:
-    """Sampling options that were set (shared by both protocols)."""
-    s = request.sampling
-    values = {
-        "temperature": s.temperature,
-        "top_p": s.top_p,
-        "top_k": s.top_k,
-        "max_tokens": s.max_tokens,
-        "seed": s.seed,
-        "stop": list(s.stop) if s.stop is not None else None,
-        "presence_penalty": s.presence_penalty,
-        "repetition_penalty": s.repetition_penalty,
-    }
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def request_params(resolved: ResolvedRequest) -> dict[str, Any]:
-    """Everything but messages and streaming switches; the same keys in both protocols
-    (top level in compat, under `parameters` natively), with `extra_body` merged last."""
-    request = resolved.request
-    params = sampling_params(request)
-    if request.tools:
-        params["tools"] = [compat_tool(t) for t in request.tools]
-        if request.tool_choice is not None:
-            params["tool_choice"] = tool_choice_param(request.tool_choice)
-        if request.parallel_tool_calls is not None:
-            params["parallel_tool_calls"] = request.parallel_tool_calls
-    if request.response_format is not None:
-        params["response_format"] = copy.deepcopy(dict(request.response_format))
-    if resolved.send_enable_thinking is not None:
-        params["enable_thinking"] = resolved.send_enable_thinking
-    if request.thinking.budget is not None:
-        params["thinking_budget"] = request.thinking.budget
-    if request.vl_high_resolution_images is not None:
-        params["vl_high_resolution_images"] = request.vl_high_resolution_images
-    if request.extra_body:
-        params.update(copy.deepcopy(dict(request.extra_body)))
-    return params
+def _thinking_to_chat_template(body: dict[str, Any]) -> None:
+    """Self-hosted servers (vLLM, SGLang, llama.cpp) take the thinking switch through the chat template."""
+    if "enable_thinking" not in body and "thinking_budget" not in body:
+        return
+    kwargs = dict(body.get("chat_template_kwargs") or {})
+    if "enable_thinking" in body:
+        kwargs.setdefault("enable_thinking", body.pop("enable_thinking"))
+    if "thinking_budget" in body:
+        body["thinking_token_budget"] = body.pop("thinking_budget")  # vLLM's name for it
+    body["chat_template_kwargs"] = kwargs
 
 
 def serialize_compat(resolved: ResolvedRequest) -> dict[str, Any]:
@@ -134,9 +79,12 @@ def serialize_compat(resolved: ResolvedRequest) -> dict[str, Any]:
     if resolved.stream:
         body["stream"] = True  # an extra_body cannot switch a streaming-only call back
         body.setdefault("stream_options", {})["include_usage"] = True
+    if resolved.chat_template:
+        _thinking_to_chat_template(body)
     return body
 
 
-def build_compat_body(request: ChatRequest, spec: ModelSpec, *, stream: bool) -> dict[str, Any]:
-    """Build the compat body, applying every policy; `stream` may be forced on (streaming-only models)."""
-    return serialize_compat(apply_policies(request, spec, stream=stream))
+def build_compat_body(request: ChatRequest, spec: ModelSpec, *, stream: bool, batch: bool = False) -> dict[str, Any]:
+    """The compat body Model Studio gets, every policy applied; `stream` is forced on in thinking mode and
+    for streaming-only models, except for Batch API lines (`batch=True`)."""
+    return serialize_compat(apply_policies(request, spec, stream=stream, batch=batch))

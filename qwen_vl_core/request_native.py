@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from .catalog import ModelSpec
-from .policies import ResolvedRequest, apply_policies
-from .request_compat import request_params
+from .policies import ResolvedRequest, ServerTraits, apply_policies
+from .request_common import request_params
 from .types import ChatRequest, ImagePart, Message, Part, TextPart
 
 __all__ = [
@@ -74,4 +74,4 @@ def serialize_native(resolved: ResolvedRequest) -> dict[str, Any]:
 
 def build_native_body(request: ChatRequest, spec: ModelSpec, *, stream: bool) -> dict[str, Any]:
     """Build the native body, applying every policy; send it with `NATIVE_STREAM_HEADERS` when streaming."""
-    return serialize_native(apply_policies(request, spec, stream=stream))
+    return serialize_native(apply_policies(request, spec, stream=stream, server=ServerTraits(native=True)))

@@ -24,7 +24,14 @@ import httpx
 import openai
 from pydantic import SecretStr
 
-from .errors import APIConnectionError, APIStatusError, APITimeoutError, QwenVLError, error_from_body
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    IncompleteStreamError,
+    QwenVLError,
+    error_from_body,
+)
 from .request_native import NATIVE_PATH, NATIVE_STREAM_HEADERS
 from .retry import aretrying, parse_retry_after, retrying
 
@@ -36,6 +43,7 @@ __all__ = [
     "RawResponse",
     "Transport",
     "afetch_image",
+    "describe_stream_failure",
     "failure_reason",
     "fetch_image",
 ]
@@ -74,6 +82,19 @@ def failure_reason(exc: BaseException) -> str:
             return text
         current = current.__cause__ or current.__context__
     return type(exc).__name__
+
+
+def describe_stream_failure(exc: BaseException, read_timeout: float | None) -> QwenVLError | None:
+    """A timeout or broken connection in the middle of a stream as a library error; None for others."""
+    if isinstance(exc, TIMEOUT_ERRORS):
+        limit = f"{read_timeout:g} s" if read_timeout is not None else "its limit"
+        return IncompleteStreamError(
+            f"The stream stalled: nothing arrived for longer than the read timeout ({limit} between "
+            "chunks, set by `timeout=`)."
+        )
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return IncompleteStreamError(f"The connection broke in the middle of the stream: {failure_reason(exc)}.")
+    return None
 
 
 def _status_error(status: int, text: str, headers: Any) -> QwenVLError:

@@ -174,3 +174,6 @@ class ChatRequest:
     system_message_mode: SystemMessageMode = "auto"
     extra_body: Mapping[str, Any] | None = None
     """Extra top-level body keys, merged last (the caller's escape hatch)."""
+    allow_tool_choice_fallback: bool = False
+    """When the model cannot honour a forced `tool_choice` (it always thinks), send `auto` and
+    warn instead of raising; structured-output helpers set it and check the answer themselves."""

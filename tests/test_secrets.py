@@ -178,7 +178,9 @@ def test_reprs_never_show_the_key(monkeypatch) -> None:
         for text in (repr(thing), str(thing), f"{thing!r:>10}"):
             assert CANARY not in text
             assert ENV_CANARY not in text
-    assert repr(objects[0]) == "QwenVLClient(base_url='https://dashscope-intl.aliyuncs.com/compatible-mode/v1')"
+    assert repr(objects[0]) == (
+        "QwenVLClient(base_url='https://dashscope-intl.aliyuncs.com/compatible-mode/v1', protocol='openai')"
+    )
 
 
 @pytest.mark.parametrize("field", ["api_key", "dashscope_api_key", None])

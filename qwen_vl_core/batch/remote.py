@@ -101,7 +101,7 @@ class BatchStatus:
 def build_batch_line(item_id: str, request: ChatRequest, *, downscale: bool = True) -> dict[str, Any]:
     """One input-file line: the compat body the real-time path would send, minus streaming."""
     spec = get_spec(request.model)
-    body = build_compat_body(prepare_media(request, spec, downscale=downscale), spec, stream=False)
+    body = build_compat_body(prepare_media(request, spec, downscale=downscale), spec, stream=False, batch=True)
     if body.get("stream"):
         raise ValueError(f"item {item_id!r}: Batch API requests cannot stream; remove 'stream' from extra_body.")
     return {"custom_id": item_id, "method": "POST", "url": BATCH_ENDPOINT, "body": body}

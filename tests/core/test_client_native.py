@@ -243,8 +243,9 @@ def test_wrong_key_is_authentication_error(emu) -> None:
 
 
 def test_rule_error_non_stream_is_400(client, emu) -> None:
+    # extra_body reaches the wire verbatim, past the local policies (which add the JSON instruction).
     with pytest.raises(InvalidRequestError) as info:
-        client.chat(request(response_format={"type": "json_object"}))
+        client.chat(request(extra_body={"response_format": {"type": "json_object"}}))
     error = info.value
     assert (error.status, error.code, type(error)) == (400, "InvalidParameter", InvalidRequestError)
     assert error.message == (

@@ -1,7 +1,7 @@
 """Property tests for the stream pipeline: bytes → `LineSplitter` → `SSEDecoder` → protocol parser.
 
 Three properties, for the compat parser (with and without `<think>` splitting) and the native one,
-driven exactly as the client drives them (`client._StreamState`):
+driven exactly as the client drives them (`qwen_vl_core.decoder.StreamDecoder`):
 
 * whatever arrives (arbitrary bytes decoded like httpx does, arbitrary text, SSE-shaped token soup,
   valid JSON of any shape), nothing but a `QwenVLError` is raised, every event is well typed, and
@@ -42,7 +42,7 @@ from qwen_vl_core import (
     Usage,
     UsageUpdate,
 )
-from qwen_vl_core.client import _StreamState
+from qwen_vl_core.decoder import StreamDecoder
 from qwen_vl_core.errors import error_from_body
 from qwen_vl_core.events import StreamEvent
 from qwen_vl_core.parse_compat import CompatStreamParser, events_from_compat_response, usage_from_compat
@@ -79,19 +79,19 @@ def watchdog() -> Iterator[None]:
 # -- driving the pipeline like the client does ------------------------------------------------------
 
 
-def compat_state() -> _StreamState:
-    return _StreamState(CompatStreamParser("rid"))
+def compat_state() -> StreamDecoder:
+    return StreamDecoder(CompatStreamParser("rid"))
 
 
-def think_state() -> _StreamState:
-    return _StreamState(CompatStreamParser("rid"), split_think_tags=True)
+def think_state() -> StreamDecoder:
+    return StreamDecoder(CompatStreamParser("rid"), split_think_tags=True)
 
 
-def native_state() -> _StreamState:
-    return _StreamState(NativeStreamParser("rid", "qvq-max"))
+def native_state() -> StreamDecoder:
+    return StreamDecoder(NativeStreamParser("rid", "qvq-max"))
 
 
-PIPELINES: dict[str, Callable[[], _StreamState]] = {
+PIPELINES: dict[str, Callable[[], StreamDecoder]] = {
     "compat": compat_state,
     "compat-think-tags": think_state,
     "native": native_state,
@@ -105,12 +105,12 @@ class Outcome:
     error: tuple[type[QwenVLError], str, ChatResult | None] | None
 
 
-def drive(state: _StreamState, pieces: list[str]) -> Outcome:
+def drive(state: StreamDecoder, pieces: list[str]) -> Outcome:
     """`QwenVLClient._stream_body` without the network: feed, stop at the end or an error, finish."""
     events: list[StreamEvent] = []
     try:
         for piece in pieces:
-            events.extend(state.feed_text(piece))
+            events.extend(state.feed(piece))
             if state.done:
                 break
         else:
@@ -121,7 +121,7 @@ def drive(state: _StreamState, pieces: list[str]) -> Outcome:
         error = state.error
     for event in events:
         check_event(event)
-    partial = state.acc.partial()
+    partial = state.accumulator.partial()
     assert isinstance(partial.reasoning, str)
     assert isinstance(partial.text, str)
     if error is None:

@@ -302,3 +302,28 @@ def test_images_in_a_system_message_are_an_error() -> None:
     request = req(Message("system", (ImagePart("https://x/a.png"), TextPart("S"))), user("U"))
     with pytest.raises(ValueError, match="A system message can only hold text"):
         build_compat_body(request, PLUS, stream=False)
+
+
+def test_json_instruction_added_after_leading_system_messages_only_when_missing() -> None:
+    from qwen_vl_core.policies import JSON_INSTRUCTION, ensure_json_instruction
+
+    lead = Message("system", (TextPart("Be brief."),))
+    question = Message("user", (TextPart("Name a colour."),))
+    assert ensure_json_instruction((lead, question)) == (
+        lead,
+        Message("system", (TextPart(JSON_INSTRUCTION),)),
+        question,
+    )
+    with_word = (Message("user", (TextPart("Answer in JSON please"),)),)
+    assert ensure_json_instruction(with_word) is with_word
+
+
+def test_json_object_mode_gets_the_instruction_on_the_wire() -> None:
+    rf = {"type": "json_object"}
+    body = build_compat_body(req(system("Be brief."), user("Name a colour."), response_format=rf), PLUS, stream=False)
+    assert body["messages"] == [
+        {"role": "user", "content": "Be brief.\n\nRespond with a JSON object.\n\nName a colour."}
+    ]
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    body = build_compat_body(req(user("Name a colour."), response_format=schema), PLUS, stream=False)
+    assert body["messages"] == [{"role": "user", "content": "Name a colour."}]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_vl_core import ReasoningDelta, TextDelta, get_spec
-from qwen_vl_core.client import _thinking_to_chat_template
 from qwen_vl_core.parse_compat import CompatStreamParser, events_from_compat_response
+from qwen_vl_core.policies import ServerTraits, apply_policies
 from qwen_vl_core.regions import resolve_endpoint
+from qwen_vl_core.request_compat import serialize_compat
 from qwen_vl_core.think_tags import ThinkTagSplitter
+from qwen_vl_core.types import ChatRequest, Message, TextPart, ThinkingOptions
 
 
 def split(pieces: list[str]) -> tuple[str, str]:
@@ -57,17 +61,29 @@ def test_reasoning_field_named_reasoning() -> None:
     assert events[:2] == [ReasoningDelta("r"), TextDelta("c")]
 
 
+def _self_hosted_body(request: ChatRequest, **traits: bool) -> dict[str, object]:
+    spec = get_spec(request.model)
+    return serialize_compat(apply_policies(request, spec, stream=False, server=ServerTraits(**traits)))
+
+
 def test_thinking_switch_goes_through_chat_template() -> None:
-    body = {"model": "m", "messages": [], "enable_thinking": False, "thinking_budget": 10}
-    assert _thinking_to_chat_template(body) == {
-        "model": "m",
-        "messages": [],
-        "chat_template_kwargs": {"enable_thinking": False},
-        "thinking_token_budget": 10,
-    }
-    assert body == {"model": "m", "messages": [], "enable_thinking": False, "thinking_budget": 10}
-    plain = {"model": "m"}
-    assert _thinking_to_chat_template(plain) is plain
+    request = ChatRequest(
+        model="qwen3-vl-plus",
+        messages=(Message("user", (TextPart("hi"),)),),
+        thinking=ThinkingOptions(enable=True, budget=10),
+        extra_body={"chat_template_kwargs": {"custom": 1}},
+    )
+    body = _self_hosted_body(request, speaks_dashscope=False)
+    assert body["chat_template_kwargs"] == {"custom": 1, "enable_thinking": True}
+    assert body["thinking_token_budget"] == 10
+    assert "enable_thinking" not in body
+    assert "thinking_budget" not in body
+    # A DashScope-speaking server gets the top-level keys; the caller can force either way.
+    assert _self_hosted_body(request, speaks_dashscope=True)["enable_thinking"] is True
+    forced = _self_hosted_body(request, speaks_dashscope=True, thinking_via_chat_template=True)
+    assert forced["chat_template_kwargs"] == {"custom": 1, "enable_thinking": True}
+    plain = replace(request, thinking=ThinkingOptions(), extra_body=None)
+    assert "chat_template_kwargs" not in _self_hosted_body(plain, speaks_dashscope=False)
 
 
 def test_endpoint_dialects() -> None:

@@ -28,24 +28,24 @@ from collections.abc import Callable
 import atheris
 
 with atheris.instrument_imports():
-    from qwen_vl_core.client import _StreamState
+    from qwen_vl_core.decoder import StreamDecoder
     from qwen_vl_core.errors import QwenVLError, error_from_body
     from qwen_vl_core.parse_compat import CompatStreamParser, events_from_compat_response
     from qwen_vl_core.parse_native import NativeStreamParser, events_from_native_response
 
-PIPELINES: tuple[Callable[[], _StreamState], ...] = (
-    lambda: _StreamState(CompatStreamParser("rid")),
-    lambda: _StreamState(CompatStreamParser("rid"), split_think_tags=True),
-    lambda: _StreamState(NativeStreamParser("rid", "qvq-max")),
+PIPELINES: tuple[Callable[[], StreamDecoder], ...] = (
+    lambda: StreamDecoder(CompatStreamParser("rid")),
+    lambda: StreamDecoder(CompatStreamParser("rid"), split_think_tags=True),
+    lambda: StreamDecoder(NativeStreamParser("rid", "qvq-max")),
 )
 
 
-def drive(state: _StreamState, pieces: list[str]) -> tuple[object, ...]:
+def drive(state: StreamDecoder, pieces: list[str]) -> tuple[object, ...]:
     """`QwenVLClient._stream_body` without the network; the outcome as comparable values."""
     events: list[object] = []
     try:
         for piece in pieces:
-            events.extend(state.feed_text(piece))
+            events.extend(state.feed(piece))
             if state.done:
                 break
         else:
@@ -54,7 +54,7 @@ def drive(state: _StreamState, pieces: list[str]) -> tuple[object, ...]:
         error: QwenVLError | None = state.fail(exc)
     else:
         error = state.error
-    state.acc.partial()
+    state.accumulator.partial()
     return (tuple(events), None if error is None else (type(error), str(error)))
 
 

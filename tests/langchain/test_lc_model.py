@@ -12,7 +12,6 @@ from langchain_core.load import dumpd, dumps, load
 from langchain_core.messages import HumanMessage
 
 from langchain_qwen_vl import ChatQwenVL
-from langchain_qwen_vl._request import build_request
 from qwen_vl_core import (
     ChatRequest,
     FunctionChoice,
@@ -44,8 +43,8 @@ def test_aliases_and_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_fields_are_rejected_not_ignored() -> None:
-    with pytest.raises(ValueError, match=r"top_k\n  Extra inputs are not permitted"):
-        ChatQwenVL(top_k=5)
+    with pytest.raises(ValueError, match=r"frequency_penalty\n  Extra inputs are not permitted"):
+        ChatQwenVL(frequency_penalty=5)
 
 
 def test_bad_region_fails_at_construction() -> None:
@@ -171,10 +170,10 @@ def test_request_from_fields() -> None:
         parallel_tool_calls=True,
         extra_body={"top_k": 5, "repetition_penalty": 1.1},
     )
-    assert build_request(model, HI, None, {}) == ChatRequest(
+    assert model._request(HI, None, {}) == ChatRequest(
         model="qwen3-vl-flash",
         messages=HI_CORE,
-        parallel_tool_calls=True,
+        parallel_tool_calls=None,  # only sent with tools
         thinking=ThinkingOptions(True, 100),
         sampling=SamplingOptions(temperature=0.1, top_p=0.9, max_tokens=50, seed=7, stop=("END",)),
         vl_high_resolution_images=True,
@@ -190,8 +189,7 @@ def test_per_call_kwargs_win_and_nothing_is_mutated() -> None:
     )
     call_extra = {"top_k": 9}
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-    request = build_request(
-        model,
+    request = model._request(
         HI,
         ["STOP"],
         {
@@ -221,16 +219,16 @@ def test_per_call_kwargs_win_and_nothing_is_mutated() -> None:
 
 
 def test_empty_stop_sends_no_stop() -> None:
-    assert build_request(ChatQwenVL(stop=[]), HI, [], {}).sampling.stop is None
+    assert ChatQwenVL(stop=[])._request(HI, [], {}).sampling.stop is None
 
 
 def test_unknown_call_kwargs_are_an_error() -> None:
     with pytest.raises(TypeError) as info:
-        build_request(ChatQwenVL(), HI, None, {"top_k": 3, "frequency_penalty": 1})
-    assert str(info.value) == (
-        "ChatQwenVL got unexpected keyword argument(s) ['frequency_penalty', 'top_k']; pass other API "
-        "parameters in extra_body={...}."
+        ChatQwenVL()._request(HI, None, {"top_k": 3, "frequency_penalty": 1, "logprobs": True})
+    assert str(info.value).startswith(
+        "ChatQwenVL got unexpected keyword argument(s) ['frequency_penalty', 'logprobs']; accepted: "
     )
+    assert str(info.value).endswith(". Put other API parameters in extra_body={...}.")
 
 
 def test_client_is_built_once_and_rebuilt_when_a_connection_field_changes() -> None:
@@ -255,8 +253,8 @@ def test_a_used_model_can_be_deep_copied(make_model: Callable[..., ChatQwenVL]) 
 
 def test_env_key_is_not_handed_to_the_client_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DASHSCOPE_API_KEY", SECRET)
-    assert ChatQwenVL(base_url="http://127.0.0.1:9/v1")._wanted_client_options()["api_key"] is None
-    explicit = ChatQwenVL(base_url="http://127.0.0.1:9/v1", api_key="mine")._wanted_client_options()["api_key"]
+    assert ChatQwenVL(base_url="http://127.0.0.1:9/v1")._client_options().api_key is None
+    explicit = ChatQwenVL(base_url="http://127.0.0.1:9/v1", api_key="mine")._client_options().api_key
     assert explicit is not None
     assert explicit.get_secret_value() == "mine"
 
@@ -266,7 +264,7 @@ def test_connect_timeout_reaches_the_client() -> None:
 
     model = ChatQwenVL(api_key="k", connect_timeout=2.5, timeout=30.0)
     client = model._get_client()
-    assert (client._transport_options["connect_timeout"], client._transport_options["timeout"]) == (2.5, 30.0)
+    assert (client.options.connect_timeout, client.options.timeout) == (2.5, 30.0)
 
 
 async def test_close_and_aclose_release_the_pools(dashscope_emulator) -> None:

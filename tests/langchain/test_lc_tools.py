@@ -86,9 +86,7 @@ def test_bind_tools_forwards_parallel_false_and_strict() -> None:
 
 
 def test_bind_tools_rejects_an_unknown_tool_name() -> None:
-    with pytest.raises(
-        ValueError, match=r"^tool_choice names 'nope', which is not among the bound tools \['get_weather'\]"
-    ):
+    with pytest.raises(ValueError, match=r"^tool_choice names 'nope', which is not among the tools \['get_weather'\]"):
         ChatQwenVL().bind_tools([get_weather], tool_choice="nope")
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from llama_index.core.base.llms.types import (
     VideoBlock,
 )
 
+from llama_index_qwen_vl import QwenVL
 from llama_index_qwen_vl._messages import (
     image_block_to_part,
     to_core_messages,
@@ -30,13 +33,14 @@ from llama_index_qwen_vl._messages import (
     video_block_to_part,
 )
 from qwen_vl_core import ImagePart, Message, TextPart, ToolCall, VideoPart
+from qwen_vl_core.testing import DashScopeEmulator
 
 SUPPORTED = "TextBlock, ImageBlock, VideoBlock, ThinkingBlock (not sent) and ToolCallBlock (assistant)"
 
 
 # -- images ----------------------------------------------------------------------------------------
-# Conversion only reads sources; the core checks, sizes and encodes inline images before sending
-# (see test_li_llm.py for what goes on the wire).
+# Conversion is mapping only: no file is read and no base64 decoded here. The core's media stage
+# reads, checks, sizes and encodes inline images before sending (see test_li_llm.py for the wire).
 
 
 def test_image_by_http_url_passes_through_untouched() -> None:
@@ -49,21 +53,21 @@ def test_image_by_data_url_passes_through() -> None:
 
 
 def test_image_by_bytes_base64_bytes_and_stream() -> None:
-    expected = ImagePart(data=PNG, mime="image/png", label="bytes")
+    expected = ImagePart(PNG_URL, label="bytes")
     assert image_block_to_part(ImageBlock(image=PNG)) == expected
     assert image_block_to_part(ImageBlock(image=PNG_B64.encode())) == expected
-    assert image_block_to_part(ImageBlock(image=io.BytesIO(PNG))) == expected
+    # A stream is the raw file and LlamaIndex guesses no type for it: the core tells it from the bytes.
+    assert image_block_to_part(ImageBlock(image=io.BytesIO(PNG))) == ImagePart(f"data:;base64,{PNG_B64}", label="bytes")
 
 
 def test_image_by_path_and_file_url(png_file: Path) -> None:
-    expected = ImagePart(data=PNG, mime="image/png", label="dot.png")
-    assert image_block_to_part(ImageBlock(path=png_file)) == expected
-    assert image_block_to_part(ImageBlock(url=png_file.as_uri())) == expected
+    assert image_block_to_part(ImageBlock(path=png_file)) == ImagePart(str(png_file))
+    assert image_block_to_part(ImageBlock(url=png_file.as_uri())) == ImagePart(png_file.as_uri())
 
 
 def test_image_bytes_win_over_path_and_url(png_file: Path) -> None:
     block = ImageBlock(image=PNG, path=png_file, url="https://example.com/x.png")
-    assert image_block_to_part(block) == ImagePart(data=PNG, mime="image/png", label="bytes")
+    assert image_block_to_part(block) == ImagePart(PNG_URL, label="bytes")
 
 
 def test_empty_image_block_is_an_error() -> None:
@@ -80,12 +84,12 @@ def test_video_by_url_with_fps() -> None:
 
 
 def test_video_by_bytes_and_path(tmp_path: Path) -> None:
-    assert video_block_to_part(VideoBlock(video=MP4)) == VideoPart(data=MP4, mime="video/mp4", label="bytes")
+    assert video_block_to_part(VideoBlock(video=MP4)) == VideoPart(
+        url=f"data:video/mp4;base64,{base64.b64encode(MP4).decode()}", label="bytes"
+    )
     path = tmp_path / "clip.mp4"
     path.write_bytes(MP4)
-    assert video_block_to_part(VideoBlock(path=path, fps=1)) == VideoPart(
-        data=MP4, mime="video/mp4", label="clip.mp4", fps=1.0
-    )
+    assert video_block_to_part(VideoBlock(path=path, fps=1)) == VideoPart(url=str(path), fps=1.0)
 
 
 def test_empty_video_block_is_an_error() -> None:
@@ -124,7 +128,7 @@ def _history() -> list[ChatMessage]:
 def test_history_converts_exactly() -> None:
     assert to_core_messages(_history()) == (
         Message("system", (TextPart("Be brief."),)),
-        Message("user", (ImagePart(data=PNG, mime="image/png", label="bytes"), TextPart("What is it?"))),
+        Message("user", (ImagePart(PNG_URL, label="bytes"), TextPart("What is it?"))),
         Message(
             "assistant",
             (TextPart(""),),
@@ -135,7 +139,7 @@ def test_history_converts_exactly() -> None:
         Message("tool", (TextPart("cropped"),), tool_call_id="call_2"),
         Message(
             "user",
-            (TextPart("Images returned by tool call call_2:"), ImagePart(data=PNG, mime="image/png", label="bytes")),
+            (TextPart("Images returned by tool call call_2:"), ImagePart(PNG_URL, label="bytes")),
         ),
         Message("assistant", (TextPart("A red dot."),)),
         Message("user", (VideoPart(url="https://example.com/v.mp4", fps=1.0),)),
@@ -216,15 +220,16 @@ def test_tool_message_without_call_id_is_an_error() -> None:
         to_core_messages([ChatMessage(role="user", content="hi"), ChatMessage(role="tool", content="42")])
 
 
-def test_bad_image_error_says_where_it_is() -> None:
+def test_bad_image_error_says_where_it_is(make_llm: Callable[..., QwenVL], emu: DashScopeEmulator) -> None:
+    # Checked by the core when the call is made (positions counted from 1, the caller's messages).
     message = ChatMessage(role="user", blocks=[TextBlock(text="x"), ImageBlock(url="ftp://host/a.png")])
-    with pytest.raises(
-        ValueError, match=r"^ImageBlock \(message 0, block 1\): Unsupported image URL 'ftp://host/a.png'"
-    ):
-        to_core_messages([message])
+    with pytest.raises(ValueError, match=r"^Image 2 of message 1: unsupported URL 'ftp://host/a.png'; use http"):
+        make_llm().chat([message])
+    assert emu.requests == []
 
 
-def test_missing_image_file_error() -> None:
+def test_missing_image_file_error(make_llm: Callable[..., QwenVL], emu: DashScopeEmulator) -> None:
     message = ChatMessage(role="user", blocks=[ImageBlock(url="file:///nonexistent/x.png")])
     with pytest.raises(ValueError, match=r"The image file '/nonexistent/x.png' does not exist"):
-        to_core_messages([message])
+        make_llm().chat([message])
+    assert emu.requests == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import pytest
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -14,8 +17,8 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.llm import ToolSelection
 
 from llama_index_qwen_vl._responses import StreamResponses, final_response, tool_selections, usage_kwargs
-from qwen_vl_core import ChatResult, ParsedToolCall, Usage
-from qwen_vl_core.events import ReasoningDelta, StreamEnd, TextDelta, ToolCallDelta, UsageUpdate
+from qwen_vl_core import ChatResult, ParsedToolCall, StreamAccumulator, Usage
+from qwen_vl_core.events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta, ToolCallDelta, UsageUpdate
 
 RAW_USAGE = {
     "prompt_tokens": 10,
@@ -43,8 +46,20 @@ def test_usage_kwargs() -> None:
     assert usage_kwargs(None) == {}
 
 
+def _converter() -> Callable[[StreamEvent], ChatResponse | None]:
+    """Events as the client hands them over: folded into the stream's accumulator, then converted."""
+    accumulator = StreamAccumulator()
+    to_response = StreamResponses(accumulator)
+
+    def convert(event: StreamEvent) -> ChatResponse | None:
+        accumulator.add(event)
+        return to_response(event)
+
+    return convert
+
+
 def test_stream_of_reasoning_then_text() -> None:
-    to_response = StreamResponses()
+    to_response = _converter()
     events = [
         ReasoningDelta("Look"),
         ReasoningDelta("ing."),
@@ -77,7 +92,7 @@ def test_stream_of_reasoning_then_text() -> None:
 
 
 def test_stream_of_split_tool_calls_keeps_partial_text_and_ends_with_parsed_args() -> None:
-    to_response = StreamResponses()
+    to_response = _converter()
     events = [
         ToolCallDelta(0, "call_a", "zoom", '{"fac'),
         ToolCallDelta(1, "call_b", "crop", ""),
@@ -124,7 +139,7 @@ def test_stream_of_split_tool_calls_keeps_partial_text_and_ends_with_parsed_args
 
 
 def test_partial_tool_arguments_parse_leniently_while_streaming() -> None:
-    to_response = StreamResponses()
+    to_response = _converter()
     chunk = to_response(ToolCallDelta(0, "call_a", "zoom", '{"factor": 2, "note": "a b'))
     assert chunk is not None
     # llama-index-core's parse_partial_json (what the OpenAI peer uses) nulls an unfinished string.
@@ -148,7 +163,21 @@ def test_final_response_from_a_plain_result() -> None:
     )
 
 
-def test_invalid_final_arguments_are_kept_raw_and_raise_when_read() -> None:
+def test_invalid_final_arguments_are_kept_raw_and_read_as_empty_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    call = ParsedToolCall(0, "call_a", "zoom", '{"factor": 2', None, "arguments are not valid JSON")
+    response = final_response(ChatResult(reasoning="", text="", tool_calls=(call,), finish_reason="tool_calls"))
+    with caplog.at_level(logging.WARNING, logger="llama_index_qwen_vl"):
+        assert tool_selections(response) == [ToolSelection(tool_id="call_a", tool_name="zoom", tool_kwargs={})]
+    assert [r.getMessage() for r in caplog.records] == [
+        "The model called tool 'zoom' (id 'call_a') with arguments that are not valid JSON (Expecting ',' "
+        "delimiter: line 1 column 13 (char 12)): '{\"factor\": 2'; using {} (set strict_tool_args=True to raise "
+        "instead)."
+    ]
+
+
+def test_invalid_final_arguments_are_kept_raw_and_raise_when_strict() -> None:
     call = ParsedToolCall(0, "call_a", "zoom", '{"factor": 2', None, "arguments are not valid JSON")
     response = final_response(ChatResult(reasoning="", text="", tool_calls=(call,), finish_reason="tool_calls"))
     assert response.message.blocks[1] == ToolCallBlock(
@@ -159,14 +188,14 @@ def test_invalid_final_arguments_are_kept_raw_and_raise_when_read() -> None:
         match=r"^The model called tool 'zoom' \(id 'call_a'\) with arguments that are "
         r"not valid JSON \(Expecting",
     ):
-        tool_selections(response)
+        tool_selections(response, strict=True)
 
 
-def test_non_object_final_arguments_raise() -> None:
+def test_non_object_final_arguments_raise_when_strict() -> None:
     call = ParsedToolCall(0, "call_a", "zoom", "[1]", None, "not an object")
     response = final_response(ChatResult(reasoning="", text="", tool_calls=(call,), finish_reason="tool_calls"))
     with pytest.raises(ValueError, match=r"with arguments that are not a JSON object: '\[1\]'$"):
-        tool_selections(response)
+        tool_selections(response, strict=True)
 
 
 def test_no_tool_call_error_quotes_the_models_text() -> None:

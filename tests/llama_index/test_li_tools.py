@@ -13,7 +13,6 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.tools import FunctionTool
 
 from llama_index_qwen_vl import QwenVL
-from llama_index_qwen_vl._tools import resolve_tool_choice, to_tool_spec
 from qwen_vl_core import FunctionChoice, ToolSpec
 from qwen_vl_core.testing import DashScopeEmulator, Reply, ToolCallReply
 
@@ -50,32 +49,10 @@ ZOOM_WIRE = {
 }
 
 
-def test_tool_spec_from_a_function_tool_and_a_dict() -> None:
-    assert to_tool_spec(ZOOM) == ZOOM_SPEC
-    assert to_tool_spec(ZOOM_WIRE) == ZOOM_SPEC
-    assert to_tool_spec(ZOOM_SPEC) is ZOOM_SPEC
-
-
-@pytest.mark.parametrize(
-    ("choice", "required", "expected"),
-    [
-        (None, False, None),
-        (None, True, "required"),
-        ("auto", True, "auto"),
-        ("none", False, "none"),
-        ("zoom", False, FunctionChoice("zoom")),
-        ({"type": "function", "function": {"name": "zoom"}}, False, FunctionChoice("zoom")),
-        ({"type": "required"}, False, "required"),
-        (FunctionChoice("crop"), False, FunctionChoice("crop")),
-    ],
-)
-def test_resolve_tool_choice(choice: object, required: bool, expected: object) -> None:
-    assert resolve_tool_choice(choice, tool_required=required) == expected
-
-
-def test_resolve_tool_choice_rejects_garbage() -> None:
-    with pytest.raises(ValueError, match=r"^Unsupported tool_choice 42: use 'auto', 'none', 'required', a tool name"):
-        resolve_tool_choice(42)
+def test_tool_spec_from_a_function_tool_a_function_and_a_dict() -> None:
+    llm = QwenVL()
+    for tool in (ZOOM, zoom, ZOOM_WIRE, ZOOM_SPEC):
+        assert llm._prepare_chat_with_tools([tool], user_msg="x")["tools"] == (ZOOM_SPEC,)
 
 
 def test_prepare_chat_with_tools_copies_history_and_resolves_choice() -> None:
@@ -96,6 +73,7 @@ def test_prepare_chat_with_tools_copies_history_and_resolves_choice() -> None:
         "tools": (ZOOM_SPEC,),
         "tool_choice": "required",
         "parallel_tool_calls": True,
+        "allow_tool_choice_fallback": True,
         "temperature": 0.3,
     }
     assert llm._prepare_chat_with_tools([ZOOM], user_msg="x", tool_choice="zoom")["tool_choice"] == FunctionChoice(
@@ -106,11 +84,28 @@ def test_prepare_chat_with_tools_copies_history_and_resolves_choice() -> None:
     }
 
 
-def test_thinking_only_model_asks_for_auto_instead_of_a_forced_choice() -> None:
-    llm = QwenVL(model="qwen3-vl-32b-thinking")
-    assert llm._prepare_chat_with_tools([ZOOM], user_msg="x", tool_required=True)["tool_choice"] == "auto"
-    assert llm._prepare_chat_with_tools([ZOOM], user_msg="x", tool_choice="zoom")["tool_choice"] == "auto"
-    assert llm._prepare_chat_with_tools([ZOOM], user_msg="x", tool_choice="none")["tool_choice"] == "none"
+def test_strict_is_accepted_and_set_on_the_tools() -> None:
+    kwargs = QwenVL()._prepare_chat_with_tools([ZOOM], user_msg="x", strict=True)
+    assert kwargs["tools"] == (ToolSpec(ZOOM_SPEC.name, ZOOM_SPEC.description, ZOOM_SPEC.parameters, strict=True),)
+
+
+def test_thinking_only_model_gets_auto_for_a_required_call_and_an_error_for_a_demanded_one(
+    make_llm: MakeLLM, emu: DashScopeEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu.enqueue(Reply(reasoning="Zoom.", tool_calls=[ToolCallReply(name="zoom", arguments='{"factor": 2}')]))
+    llm = make_llm("qwen3-vl-32b-thinking")
+    with caplog.at_level(logging.WARNING, logger="qwen_vl_core"):
+        llm.chat_with_tools([ZOOM], user_msg="x", tool_required=True)
+    assert sent_params(emu.last_request)["tool_choice"] == "auto"
+    assert [r.getMessage() for r in caplog.records if r.name == "qwen_vl_core"] == [
+        "qwen3-vl-32b-thinking always thinks and the API rejects forced tool_choice in thinking mode; this "
+        "request is sent with tool_choice='auto', and the model may answer without calling the tool."
+    ]
+    with pytest.raises(
+        ValueError, match=r"^qwen3-vl-32b-thinking always thinks, and the API rejects forced tool_choice"
+    ):
+        llm.chat_with_tools([ZOOM], user_msg="x", tool_choice="zoom")
+    assert len(emu.requests) == 1
 
 
 def test_chat_with_tools_on_the_wire_and_back(make_llm: MakeLLM, emu: DashScopeEmulator, protocol: str) -> None:
