@@ -172,3 +172,23 @@ async def test_react_agent_with_qvq(make_llm: MakeLLM, emu: DashScopeEmulator) -
     assert all(was_streamed(r) and "tools" not in sent_params(r) for r in emu.requests)
     assert sent_messages(emu.requests[1])[-1]["role"] == "user"
     assert "Observation: 5" in str(sent_messages(emu.requests[1]))
+
+
+async def test_function_agent_with_qvq_says_to_use_react_agent(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+    llm = make_llm("qvq-max")
+    assert llm.metadata.is_function_calling_model is False  # other readers of metadata are unaffected
+    agent = FunctionAgent(tools=[add], llm=llm)
+    with pytest.raises(
+        Exception, match=r"qvq-max has no tool calling, so FunctionAgent cannot drive it\. Use ReActAgent"
+    ):
+        await agent.run(user_msg="3 + 2?")
+    assert emu.requests == []
+
+
+async def test_function_agent_goes_on_after_malformed_tool_arguments(make_llm: MakeLLM, emu: DashScopeEmulator) -> None:
+    # As with the LlamaIndex OpenAI LLM: the bad call runs with {} and the agent continues.
+    emu.enqueue(Reply(tool_calls=[ToolCallReply(name="count_dots", arguments='{"color": ')]), ANSWER)
+    agent = FunctionAgent(tools=[count_dots], llm=make_llm())
+    result = await agent.run(user_msg="How many?")
+    assert result.response.content == "There are 5 dots."
+    assert len(emu.requests) == 2
