@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from langchain_qwen_vl.chat_models import ChatQwenVL
+from langchain_qwen_vl.grounding import QwenGroundingParser
 
-__all__ = ["ChatQwenVL"]
+__all__ = ["ChatQwenVL", "QwenGroundingParser"]

@@ -6,5 +6,6 @@ Also importable as `llama_index.llms.qwen_vl` (the LlamaHub convention).
 from __future__ import annotations
 
 from .base import QwenVL
+from .grounding import grounding_from_response
 
-__all__ = ["QwenVL"]
+__all__ = ["QwenVL", "grounding_from_response"]

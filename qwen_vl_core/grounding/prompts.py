@@ -21,9 +21,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-__all__ = ["grounding_prompt"]
+__all__ = ["default_label", "grounding_prompt"]
 
 _QUANTIFIER = re.compile(r"^(?:every|each|all(?: the)?|the|a|an)\s+", re.IGNORECASE)
+
+
+def default_label(description: str) -> str:
+    """The label a description suggests: "every person" → "person"."""
+    return _QUANTIFIER.sub("", " ".join(description.split())) or "object"
 
 
 def _example(kind: str, label: str, fields: Mapping[str, str]) -> str:
@@ -69,7 +74,7 @@ def grounding_prompt(
     description = " ".join(target.split())
     if not description:
         raise ValueError("Say what to locate, e.g. 'every person' or 'the red car'.")
-    example = _example(kind, label or _QUANTIFIER.sub("", description), extra)
+    example = _example(kind, label or default_label(description), extra)
     with_points = " with points" if kind == "point" else ""
     return f"Locate {description}{with_points}, report {_asked(what, extra)} in JSON format like this: {example}"
 
