@@ -170,3 +170,13 @@ def test_parser_fields_are_validated() -> None:
     with pytest.raises(ValueError, match=r"image geometry is missing model_width, model_height"):
         QwenGroundingParser(geometry={"width": 1, "height": 1})
     assert QwenGroundingParser().OutputType is GroundingResult
+
+
+def test_streaming_through_the_chain_yields_one_result(
+    make_model: ChatFactory, emu: DashScopeEmulator, shot: Path
+) -> None:
+    emu.enqueue(Reply(reasoning=DECOY, text=ANSWER, chunk_size=5))
+    chain = make_model("qvq-max") | QwenGroundingParser(image=shot, coordinates="relative")
+    results = list(chain.stream(ask(shot)))
+    assert len(results) == 1
+    assert boxes(results[0]) == [("cat", 100.3, 140.2, 501.5, 630.9)]
