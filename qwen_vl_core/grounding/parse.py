@@ -30,6 +30,8 @@ _POINT_KEY = "point_2d"
 _KEY = re.compile(r"""["'](?:bbox_2d|bbox|point_2d)["']""")
 _KEY_WITH_COLON = re.compile(r"""["'](?:bbox_2d|bbox|point_2d)["']\s*:""")
 _LANG = re.compile(r"[A-Za-z0-9_+.-]*")
+_MAX_NESTING = 32
+"""Deeper structures are reported, not walked: recursion stays far from Python's limit."""
 _OPENER = re.compile(r"[\[{]")
 _FENCE = "```"
 _KEYS_TEXT = '"bbox_2d", "bbox" or "point_2d"'
@@ -66,6 +68,7 @@ class _Reader:
         self.count = 0
         self.budget = budget
         self.exhausted = False
+        self.nesting = 0
 
     # -- structure -------------------------------------------------------------------------------
 
@@ -157,8 +160,10 @@ class _Reader:
         """An object that does not decode: its inner items may still be readable (a wrapper)."""
         before = (len(self.boxes), len(self.points), len(self.problems))
         inner = _OPENER.search(text, 1)
-        if inner is not None and not _top_level_key(text):
+        if inner is not None and self.nesting < _MAX_NESTING and not _top_level_key(text):
+            self.nesting += 1
             self.scan(text[inner.start() : len(text) - 1 if closed else len(text)])
+            self.nesting -= 1
         if (len(self.boxes), len(self.points), len(self.problems)) == before:
             self.count += 1
             if closed:
@@ -168,9 +173,13 @@ class _Reader:
 
     # -- values ----------------------------------------------------------------------------------
 
-    def walk(self, value: Any, text: str, *, in_items: bool = False) -> None:
+    def walk(self, value: Any, text: str, *, in_items: bool = False, depth: int = 0) -> None:
         """Every object with a coordinate key, in document order. In a list of such objects (or an
         element of a list being read piece by piece, `in_items`), any other element is reported."""
+        if depth > _MAX_NESTING:
+            self.count += 1
+            self.problem(f"is nested more than {_MAX_NESTING} levels deep and was not read", text)
+            return
         if isinstance(value, dict):
             if any(k in value for k in _ALL_KEYS):
                 self.count += 1
@@ -178,7 +187,7 @@ class _Reader:
                 return
             for inner in value.values():
                 if isinstance(inner, dict | list):
-                    self.walk(inner, text)
+                    self.walk(inner, text, depth=depth + 1)
             return
         if not isinstance(value, list):
             return
@@ -189,7 +198,7 @@ class _Reader:
                 what = "is not an object" if not isinstance(inner, dict) else "has no coordinates"
                 self.problem(f"{what} (expected {_KEYS_TEXT})", json.dumps(inner, ensure_ascii=False))
             else:
-                self.walk(inner, text)
+                self.walk(inner, text, depth=depth + 1)
 
     def item(self, obj: dict[str, Any], text: str) -> None:
         label = obj.get("label")
@@ -290,5 +299,7 @@ def parse_answer(text: str) -> GroundingResult:
         reader = _Reader(budget=8 * len(text) + 1024)
         reader.scan(text)
     if reader.exhausted:
-        problems.append(GroundingProblem(None, "the answer has too many unbalanced brackets; the rest was not read"))
+        problems.append(
+            GroundingProblem(None, "the answer has too many unbalanced or nested brackets; the rest was not read")
+        )
     return GroundingResult(tuple(reader.boxes), tuple(reader.points), (*reader.problems, *problems))

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_vl_core.grounding import Box, GroundingProblem, Point, grounding_prompt, parse_answer, parse_grounding
-from qwen_vl_core.grounding.parse import MAX_ANSWER_CHARS
+from qwen_vl_core.grounding.parse import MAX_ANSWER_CHARS, _excerpt
 
 
 def box(x1, y1, x2, y2, label=None, index=1, **extra) -> Box:
@@ -234,8 +234,21 @@ def test_unbalanced_brackets_cost_linear_time() -> None:
     result = parse_answer("[" * 200_000 + '"bbox_2d"')
     assert time.perf_counter() - started < 5
     assert result.problems[-1] == GroundingProblem(
-        None, "the answer has too many unbalanced brackets; the rest was not read"
+        None, "the answer has too many unbalanced or nested brackets; the rest was not read"
     )
+
+
+def test_deep_nesting_is_reported_not_recursed() -> None:
+    deep = "[" * 40 + '{"bbox_2d": [1, 2, 3, 4]}' + "]" * 40
+    assert parse_answer(deep).problems == (
+        GroundingProblem(1, "item 1 is nested more than 32 levels deep and was not read", _excerpt(deep)),
+    )
+    shallow = '{"a": ' * 20 + '{"bbox_2d": [1, 2, 3, 4]}' + "}" * 20
+    assert parse_answer(shallow).boxes == (box(1, 2, 3, 4),)
+    for n in (990, 5000):  # past what json.loads can decode: read as broken, never a RecursionError
+        result = parse_answer('{"a": ' * n + '{"bbox_2d": [1, 2, 3, 4]}' + "}" * n)
+        assert result.boxes == ()
+        assert result.problems[0].message == "item 1 is not valid JSON"
 
 
 @settings(max_examples=300, deadline=None)
