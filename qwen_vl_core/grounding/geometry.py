@@ -157,7 +157,7 @@ def _image_bytes(source: Any) -> bytes:
     if part.data is not None:
         return part.data
     url = part.url or ""
-    if url.startswith(("http://", "https://")):
+    if not url.startswith("data:"):  # http(s): refused; a path or file:// URL in an ImagePart: read
         return _image_bytes(url)
     head, _, payload = url.partition(",")
     try:

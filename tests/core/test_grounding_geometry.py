@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from qwen_vl_core import ChatRequest, Message, TextPart, get_spec
+from qwen_vl_core import ChatRequest, ImagePart, Message, TextPart, get_spec
 from qwen_vl_core.grounding import (
     GroundingError,
     ImageGeometry,
@@ -225,6 +225,9 @@ def test_sources_the_request_takes(tmp_path) -> None:
         image(encode(3001, 2003), max_pixels=4_000_000), model="qwen3-vl-plus"
     )
     assert image_geometry(part, model="qwen3-vl-plus") == expected
+    assert image_geometry(ImagePart(f"file://{path}"), model="qwen3-vl-plus") == expected
+    with pytest.raises(GroundingError, match=r"^Remote image URLs are never downloaded"):
+        image_geometry(ImagePart("https://example.com/a.png"), model="qwen3-vl-plus")
 
 
 def test_known_size_only() -> None:
