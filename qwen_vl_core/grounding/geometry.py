@@ -249,7 +249,8 @@ def resolve_geometry(
     where: str = "the response",
 ) -> ImageGeometry:
     """The geometry an adapter maps to: explicit `geometry`, else `image` / `size` (with `model`),
-    else entry `index` of the `qwen_vl_images` metadata (`images`); a clear error when none is there."""
+    else entry `index` of the `qwen_vl_images` metadata (`images`: one `ImageGeometry.to_dict()` per
+    image of the request, in order, None for a remote URL); a clear error when none is there."""
     found: ImageGeometry
     if geometry is not None:
         found = geometry if isinstance(geometry, ImageGeometry) else ImageGeometry.from_dict(geometry)
@@ -265,6 +266,11 @@ def resolve_geometry(
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(images):
             raise GroundingError(
                 f"{where} carries {len(images)} image(s) in 'qwen_vl_images'; index {index!r} is not one of them."
+            )
+        if images[index] is None:  # a remote URL image: its entry keeps the places of the others
+            raise GroundingError(
+                f"Image {index} of the request is a remote URL, which is never downloaded, so its size is unknown: "
+                "pass the image itself (image=path, bytes or PIL image) or its size (size=(width, height))."
             )
         found = ImageGeometry.from_dict(images[index])
     else:

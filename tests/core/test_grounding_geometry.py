@@ -349,6 +349,12 @@ def test_resolve_geometry_precedence_and_errors() -> None:
     ):
         resolve_geometry(size=(10, 10))
     with pytest.raises(GroundingError) as info:
+        resolve_geometry(images=[first.to_dict(), None], index=1)
+    assert str(info.value) == (
+        "Image 1 of the request is a remote URL, which is never downloaded, so its size is unknown: pass the image "
+        "itself (image=path, bytes or PIL image) or its size (size=(width, height))."
+    )
+    with pytest.raises(GroundingError) as info:
         resolve_geometry(images=[])
     assert str(info.value) == (
         "No image size to map the boxes to: the response carries no 'qwen_vl_images' metadata (remote URL images "
