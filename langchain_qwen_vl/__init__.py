@@ -11,5 +11,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from langchain_qwen_vl.chat_models import ChatQwenVL
+from langchain_qwen_vl.grounding import QwenGroundingParser
 
-__all__ = ["ChatQwenVL"]
+__all__ = ["ChatQwenVL", "QwenGroundingParser"]

@@ -14,5 +14,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from .base import QwenVL
+from .grounding import grounding_from_response
 
-__all__ = ["QwenVL"]
+__all__ = ["QwenVL", "grounding_from_response"]

@@ -1,4 +1,4 @@
-"""The `qwen-vl` command: ask a visual question with streamed thinking, list the catalog."""
+"""The `qwen-vl` command: ask a visual question with streamed thinking, ground, list the catalog."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .client import QwenVLClient
 from .errors import MissingAPIKeyError, QwenVLError
 from .events import ReasoningDelta, TextDelta, Usage, UsageUpdate
 from .formats import detect_image_mime
+from .grounding.command import add_coordinates_option, add_ground_parser, draw_answer, draw_target, run_ground
 from .imaging import image_size
 from .media import image, image_to_url, video_to_url
 from .tokens import estimate_image_tokens, image_budget, smart_resize
@@ -81,6 +82,8 @@ def _ask(args: argparse.Namespace, out: TextIO) -> int:
         thinking=ThinkingOptions(enable=args.thinking, budget=args.budget),
         vl_high_resolution_images=True if args.high_res else None,
     )
+    drawing = draw_target(sources, args) if args.draw else None  # checked before anything is sent
+    answer: list[str] = []
     with ExitStack() as stack:
         base_url, api_key = args.base_url, args.api_key
         if args.emulator:
@@ -98,11 +101,14 @@ def _ask(args: argparse.Namespace, out: TextIO) -> int:
                 printer.write("thinking", event.text)
             elif type(event) is TextDelta:
                 printer.write("answer", event.text)
+                answer.append(event.text)
             elif type(event) is UsageUpdate:
                 usage = event.usage
         out.write("\n")
         if usage is not None:
             out.write(_format_usage(usage) + "\n")
+    if drawing is not None:
+        draw_answer(*drawing, "".join(answer), args.draw, out)
     return 0
 
 
@@ -223,6 +229,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer from the built-in offline emulator (a canned reply; no key or network)",
     )
+    ask.add_argument("--draw", default=None, metavar="OUT.png", help="draw the answer's boxes / points on the image")
+    add_coordinates_option(ask)
+    add_ground_parser(sub)
     sub.add_parser("models", help="list the model catalog")
     est = sub.add_parser("estimate", help="image tokens (and what would be sent) for local images, per model")
     est.add_argument("files", nargs="+", metavar="FILE")
@@ -240,6 +249,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return _models(out)
     if args.command == "batch":
         return run_batch_command(args, out, err)
+    if args.command == "ground":
+        return run_ground(args, out, err)
     if args.command == "estimate":
         try:
             return _estimate(args, out)

@@ -16,7 +16,7 @@ from typing import Any
 from .formats import detect_image_mime
 from .tokens import ImageBudget, smart_resize
 
-__all__ = ["EncodedImage", "fit_image", "image_size", "pillow_available"]
+__all__ = ["EncodedImage", "exif_orientation", "fit_image", "image_size", "pillow_available"]
 
 logger = logging.getLogger("qwen_vl_core")
 _hinted = False
@@ -113,6 +113,97 @@ def _pillow_size(data: bytes) -> tuple[int, int] | None:
             return int(img.width), int(img.height)
     except Exception:
         return None
+
+
+def _tiff_orientation(tiff: bytes) -> int:
+    """Orientation (tag 0x0112) from IFD0 of a TIFF structure (the body of an EXIF block); 1 when absent."""
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return 1
+    order = "<" if tiff[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", tiff[4:8])
+    if ifd + 2 > len(tiff):
+        return 1
+    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
+    for k in range(min(count, 1024)):
+        entry = ifd + 2 + 12 * k
+        if entry + 12 > len(tiff):
+            break
+        tag, kind = struct.unpack(order + "HH", tiff[entry : entry + 4])
+        if tag == 0x0112 and kind == 3:  # SHORT
+            (value,) = struct.unpack(order + "H", tiff[entry + 8 : entry + 10])
+            return int(value) if 1 <= value <= 8 else 1
+    return 1
+
+
+def _jpeg_exif(data: bytes) -> bytes | None:
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no metadata after this
+            return None
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if marker == 0xE1 and data[i + 4 : i + 10] == b"Exif\x00\x00":
+            return data[i + 10 : i + 2 + length]
+        i += 2 + length
+    return None
+
+
+def _chunk_exif(data: bytes, start: int, *, png: bool) -> bytes | None:
+    """The EXIF chunk of a PNG (`eXIf`) or WebP (`EXIF`) file, walking the chunk headers only."""
+    i = start
+    while i + 8 <= len(data):
+        if png:
+            (length,) = struct.unpack(">I", data[i : i + 4])
+            kind, body, step = data[i + 4 : i + 8], i + 8, 12 + length
+        else:
+            kind = data[i : i + 4]
+            (length,) = struct.unpack("<I", data[i + 4 : i + 8])
+            body, step = i + 8, 8 + length + (length & 1)
+        if kind in (b"eXIf", b"EXIF"):
+            block = data[body : body + length]
+            return block[6:] if block.startswith(b"Exif\x00\x00") else block
+        if kind == b"IEND":
+            return None
+        i += step
+    return None
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8; 1 = stored upright) of encoded image bytes, from the metadata only.
+
+    JPEG, PNG, WebP and TIFF are read here without Pillow; other formats (HEIC) through Pillow when
+    it is installed, else 1. Values 5-8 are quarter turns: the image is shown with width and height
+    swapped.
+    """
+    mime = detect_image_mime(data)
+    block: bytes | None
+    if mime == "image/jpeg":
+        block = _jpeg_exif(data)
+    elif mime == "image/png":
+        block = _chunk_exif(data, 8, png=True)
+    elif mime == "image/webp":
+        block = _chunk_exif(data, 12, png=False)
+    elif mime == "image/tiff":
+        block = data
+    elif mime is not None and pillow_available():
+        return _pillow_orientation(data)
+    else:
+        block = None
+    return 1 if block is None else _tiff_orientation(block)
+
+
+def _pillow_orientation(data: bytes) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            value = img.getexif().get(0x0112, 1)
+    except Exception:
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from .catalog import ModelSpec
 from .formats import IMAGE_MIMES, detect_image_mime
-from .imaging import fit_image, image_size
+from .imaging import exif_orientation, fit_image, image_size
 from .sources import (
     MAX_DATA_URL_BYTES,
     bytes_to_data_url,
@@ -49,6 +49,7 @@ __all__ = [
     "estimate_request_tokens",
     "image",
     "image_to_url",
+    "needs_reencoding",
     "prepare_media",
     "remote_image_urls",
     "user_message",
@@ -122,10 +123,25 @@ def _inspect_image(part: ImagePart, budget: ImageBudget, where: str, *, downscal
     if size is not None:
         h_bar, w_bar = smart_resize(size[1], size[0], budget.factor, budget.min_pixels, budget.max_pixels)
         tokens = h_bar * w_bar // (budget.factor * budget.factor) + 2
-    too_big = size is not None and size[0] * size[1] > budget.max_pixels
-    over_limit = (len(data) + 2) // 3 * 4 > MAX_DATA_URL_BYTES
-    needs_work = (downscale and too_big) or mime not in IMAGE_MIMES or over_limit
+    needs_work = needs_reencoding(data, mime, size, budget, downscale=downscale)
     return _Inline(part, data, mime, declared, budget if downscale else _no_limit(budget), where, needs_work), tokens
+
+
+def needs_reencoding(
+    data: bytes, mime: str, size: tuple[int, int] | None, budget: ImageBudget, *, downscale: bool
+) -> bool:
+    """Whether an inline image is re-encoded (with Pillow) before it is sent.
+
+    Always when its format is not accepted or it is over the inline size limit; with `downscale`
+    also when it is above the pixel budget, or stored rotated or mirrored (EXIF orientation other
+    than 1): it is then sent upright, so the model sees what the user sees whatever the server does
+    with EXIF, and grounding coordinates refer to the upright image.
+    """
+    if mime not in IMAGE_MIMES or (len(data) + 2) // 3 * 4 > MAX_DATA_URL_BYTES:
+        return True
+    if not downscale:
+        return False
+    return (size is not None and size[0] * size[1] > budget.max_pixels) or exif_orientation(data) != 1
 
 
 def _finish_image(item: _Inline) -> ImagePart:

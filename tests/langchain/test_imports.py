@@ -1,4 +1,4 @@
-"""The public surface of `langchain_qwen_vl` is exactly `ChatQwenVL`."""
+"""The public surface of `langchain_qwen_vl` is exactly `ChatQwenVL` and `QwenGroundingParser`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import langchain_qwen_vl
 
 
 def test_all_is_pinned() -> None:
-    assert langchain_qwen_vl.__all__ == ["ChatQwenVL"]
+    assert langchain_qwen_vl.__all__ == ["ChatQwenVL", "QwenGroundingParser"]
 
 
 def test_every_name_in_all_is_importable() -> None:

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_all_is_pinned() -> None:
-    assert llama_index_qwen_vl.__all__ == ["QwenVL"]
+    assert llama_index_qwen_vl.__all__ == ["QwenVL", "grounding_from_response"]
 
 
 def test_namespace_dirs_have_no_init() -> None:
