@@ -129,11 +129,13 @@ _QWEN3_VL_HYBRID = replace(
     max_input_tokens_non_thinking=260_096,  # CARDS: max_input_length 254K
 )
 
+# VR_2026 says Qwen3-VL supports both streaming and non-streaming; a 2026 skill digest [2nd] calls
+# the 235b and 32b thinking models "Streaming only". The official page wins.
 _QWEN3_VL_THINKING = replace(
     _QWEN3_VL_PIXELS,
     thinking="only",  # SEED: thinking-only models
-    stream_only=False,  # VR_2026: Qwen3-VL supports both (a 2026 skill digest [2nd] says "Streaming only"
-    non_stream_thinking_refused=False,  # for 235b/32b; the official page wins)
+    stream_only=False,  # VR_2026
+    non_stream_thinking_refused=False,  # VR_2026
 )
 
 _QWEN3_VL_INSTRUCT = replace(_QWEN3_VL_PIXELS, thinking="none")  # VL_COMPAT: instruct models, no thinking

@@ -43,7 +43,7 @@ class RecordedRequest:
     body: Any
     """The parsed JSON body, or None when it was empty or not JSON."""
     raw: bytes
-    connection: int = 0
+    connection: int
     """The TCP connection it arrived on: 1 for the first one the emulator accepted, then 2, 3, ..."""
 
 

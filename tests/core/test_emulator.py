@@ -38,11 +38,7 @@ from qwen_vl_core.testing import (
     Reply,
     ResetBeforeHeaders,
     ToolCallReply,
-    pytest_plugin,
 )
-
-# The plugin's fixture, brought into this module (a pytest_plugins line is only allowed in a root conftest).
-dashscope_emulator = pytest_plugin.dashscope_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 WIRE = ROOT.parent / "shared" / "wire-samples"  # reference captures next to the repo, not copied into it
@@ -1011,6 +1007,26 @@ def test_fixture_gives_a_running_emulator(dashscope_emulator):
         json={"model": "qwen3-vl-plus", "messages": USER},
     )
     assert r.json()["choices"][0]["message"]["content"] == DEFAULT_TEXT
+
+
+@pytest.mark.parametrize(
+    ("options", "conftest", "outcome"),
+    [
+        ((), None, "fixture 'dashscope_emulator' not found"),  # no entry point: nothing registers it
+        (("-p", "qwen_vl_core.testing.pytest_plugin"), None, "1 passed"),
+        ((), 'pytest_plugins = ["qwen_vl_core.testing.pytest_plugin"]\n', "1 passed"),
+    ],
+)
+def test_the_plugin_is_opt_in(tmp_path, options, conftest, outcome):
+    (tmp_path / "test_uses_fixture.py").write_text(
+        "def test_it(dashscope_emulator):\n    assert dashscope_emulator.api_key == 'test-key'\n"
+    )
+    if conftest is not None:
+        (tmp_path / "conftest.py").write_text(conftest)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, "test_uses_fixture.py"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert outcome in run.stdout
+    assert run.returncode == (0 if outcome == "1 passed" else 1)
 
 
 def test_plugin_import_has_no_side_effects():
