@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# The emulator's fixture is opt-in (no pytest11 entry point); this suite opts in.
+pytest_plugins = ["qwen_vl_core.testing.pytest_plugin"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("DASHSCOPE_API_KEY"):

@@ -13,10 +13,14 @@ from itertools import islice
 from typing import Any
 
 from qwen_vl_core.testing._http import Endpoint, Response
-from qwen_vl_core.testing._rules import COMPAT_PREFIX, RequestView, check_request, compat_view, lookup_spec
+from qwen_vl_core.testing._rules import COMPAT_PREFIX, RequestView, Violation, check_request, compat_view
 from qwen_vl_core.testing._script import (
+    EchoAuthorization,
+    EndlessLine,
     ErrorFrame,
     ErrorReply,
+    HtmlPage,
+    IgnoreStream,
     MalformedLine,
     NoDone,
     NoFinish,
@@ -24,14 +28,15 @@ from qwen_vl_core.testing._script import (
     Script,
 )
 from qwen_vl_core.testing._wire import (
-    IMAGE_TOKENS,
     call_id,
     dumps,
     encode,
+    endless_line,
     fragment_json,
+    html_response,
     new_request_id,
     piece_counts,
-    prompt_tokens,
+    retry_after_value,
     tool_groups,
 )
 
@@ -75,8 +80,9 @@ class _Context:
 
 
 def _auto_usage(reply: Reply, view: RequestView) -> dict[str, Any]:
-    """Deterministic usage: ~4 characters per prompt token, 260 per image, one token per piece."""
-    prompt = prompt_tokens(view)
+    """Deterministic usage: the prompt counted as `_usage` says, one output token per piece."""
+    tokens = view.tokens
+    prompt = tokens.total
     reasoning, completion = piece_counts(reply)
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
@@ -85,21 +91,30 @@ def _auto_usage(reply: Reply, view: RequestView) -> dict[str, Any]:
     }
     if reasoning:
         usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-    if view.images:
-        usage["prompt_tokens_details"] = {"image_tokens": IMAGE_TOKENS * view.images}
+    details = {"image_tokens": tokens.image} if tokens.image else {}
+    if tokens.video:  # protocol doc section 3.1: video_tokens may appear for video inputs
+        details["video_tokens"] = tokens.video
+    if details:
+        usage["prompt_tokens_details"] = details
     return usage
 
 
+def thinking_shape(reply: Reply, view: RequestView) -> bool:
+    """Whether to render the thinking shape (`reasoning_content` keys): the model thinks per the facts
+    (or, where they do not say, `enable_thinking` is true), or the reply scripts reasoning anyway."""
+    thinking = view.thinking
+    if thinking is None:
+        thinking = view.params.get("enable_thinking") is True
+    return thinking or bool(reply.reasoning)
+
+
 def _context(reply: Reply, view: RequestView) -> _Context:
-    enable = view.params.get("enable_thinking")
     options = view.params.get("stream_options")
     return _Context(
         model=reply.model or view.model,
         request_id=reply.request_id or new_request_id(),
         created=int(time.time()),
-        # A scripted reasoning reply is rendered in thinking shape even where the model would not think.
-        thinking=lookup_spec(view.model).thinking_enabled(enable if isinstance(enable, bool) else None)
-        or bool(reply.reasoning),
+        thinking=thinking_shape(reply, view),
         include_usage=isinstance(options, Mapping) and options.get("include_usage") is True,
         usage=dict(reply.usage) if reply.usage is not None else _auto_usage(reply, view),
         call_ids=tuple(call.id or call_id() for call in reply.tool_calls),
@@ -140,6 +155,10 @@ def _events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
 def _stream_events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
     events = _events(reply, ctx)
     fault = reply.fault
+    if isinstance(fault, EndlessLine):
+        yield from islice(events, fault.after_chunks)
+        yield from endless_line(b'data: {"choices":[{"delta":{"content":"', fault)
+        return
     if isinstance(fault, ErrorFrame):
         yield from islice(events, fault.after_chunks)
         error = {"message": fault.message, "type": fault.type, "param": None, "code": fault.code}
@@ -161,7 +180,7 @@ def _completion_body(reply: Reply, ctx: _Context) -> bytes:
             {
                 "function": {"arguments": "".join(reply.argument_pieces(call)), "name": call.name},
                 "id": call_id,
-                "index": index,
+                **({} if call.omit_index else {"index": index}),
                 "type": "function",
             }
             for index, (call, call_id) in enumerate(zip(reply.tool_calls, ctx.call_ids, strict=True))
@@ -226,32 +245,37 @@ def _render_error(error: ErrorReply) -> Response:
     return response
 
 
-def retry_after_value(seconds: float) -> str:
-    """`2` for whole seconds, `1.5` otherwise."""
-    return str(int(seconds)) if seconds == int(seconds) else str(seconds)
+def _echo_authorization(script: EchoAuthorization, view: RequestView) -> Response:
+    rid = new_request_id()
+    error = {
+        "message": f"Incorrect API key provided: {view.authorization}",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_api_key",
+    }
+    return Response(script.status, [("content-type", _JSON_TYPE), ("x-request-id", rid)], encode({"error": error}))
 
 
 def render_compat(script: Script, view: RequestView) -> Response:
-    """The compat response for one scripted reply or error."""
+    """The compat response for one script."""
     if isinstance(script, ErrorReply):
         return _render_error(script)
+    if isinstance(script, HtmlPage):
+        return html_response(script)
+    if isinstance(script, EchoAuthorization):
+        return _echo_authorization(script, view)
     ctx = _context(script, view)
-    if view.stream:
+    if view.stream and not isinstance(script.fault, IgnoreStream):
         headers = ctx.headers(_SSE_TYPE)
         return Response(200, headers, events=_stream_events(script, ctx), delay=script.delay, fault=script.fault)
     return Response(200, ctx.headers(_JSON_TYPE), _completion_body(script, ctx), delay=script.delay, fault=script.fault)
 
 
-def _check(view: RequestView) -> str | None:
-    violation = check_request(view)
-    if violation is None:
-        return None
-    return COMPAT_PREFIX + violation.message if violation.internal else violation.message
-
-
-def _reject(message: str, view: RequestView) -> Response:
+def _reject(violation: Violation, view: RequestView) -> Response:
     # A streaming request that fails up front gets an SSE-framed 4xx body (protocol doc §4.1).
-    return compat_error(400, message, sse_framed=view.stream)
+    message = COMPAT_PREFIX + violation.message if violation.internal else violation.message
+    framed = view.stream and violation.framed
+    return compat_error(violation.status, message, code=violation.code, sse_framed=framed)
 
 
 def _unauthorized() -> Response:
@@ -281,8 +305,8 @@ def not_found() -> Response:
 
 
 COMPAT_ENDPOINT = Endpoint(
-    view=lambda body, headers: compat_view(body),
-    check=_check,
+    view=compat_view,
+    check=check_request,
     reject=_reject,
     render=render_compat,
     unauthorized=_unauthorized,

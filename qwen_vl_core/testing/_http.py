@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from qwen_vl_core.testing._rules import RequestView
+from qwen_vl_core.testing._rules import RequestView, Violation
 from qwen_vl_core.testing._script import Fault, Script
 
 __all__ = [
@@ -74,10 +74,10 @@ class Endpoint:
 
     view: Callable[[Mapping[str, Any], Mapping[str, str]], RequestView]
     """The protocol's reading of a JSON-object body and the request headers (which may switch streaming)."""
-    check: Callable[[RequestView], str | None]
-    """Rule check: an error message, or None when the request is accepted."""
-    reject: Callable[[str, RequestView], Response]
-    """The error response for a rule message."""
+    check: Callable[[RequestView], Violation | None]
+    """Rule check: the broken rule, or None when the request is accepted."""
+    reject: Callable[[Violation, RequestView], Response]
+    """The error response for a broken rule."""
     render: Callable[[Script, RequestView], Response]
     """The response for a scripted reply."""
     unauthorized: Callable[[], Response]

@@ -17,19 +17,30 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from qwen_vl_core.testing._compat import retry_after_value
 from qwen_vl_core.testing._http import Endpoint, Response
-from qwen_vl_core.testing._rules import RequestView, check_request, native_view
-from qwen_vl_core.testing._script import ErrorFrame, ErrorReply, MalformedLine, NoFinish, Reply, Script
+from qwen_vl_core.testing._rules import RequestView, Violation, check_request, native_view
+from qwen_vl_core.testing._script import (
+    EchoAuthorization,
+    EndlessLine,
+    ErrorFrame,
+    ErrorReply,
+    HtmlPage,
+    IgnoreStream,
+    MalformedLine,
+    NoFinish,
+    Reply,
+    Script,
+)
 from qwen_vl_core.testing._wire import (
-    IMAGE_TOKENS,
     call_id,
     dumps,
     encode,
+    endless_line,
     fragment_json,
+    html_response,
     new_request_id,
     piece_counts,
-    prompt_tokens,
+    retry_after_value,
     tool_groups,
 )
 
@@ -71,22 +82,26 @@ class _Usage:
     verbatim; earlier events get its output counts scaled by the share of pieces sent so far.
     """
 
-    __slots__ = ("_details", "_images", "_input", "_reasoning", "_scripted", "_total")
+    __slots__ = ("_details", "_flat", "_input", "_reasoning", "_scripted", "_total")
 
     def __init__(self, reply: Reply, view: RequestView) -> None:
         self._reasoning, self._total = piece_counts(reply)
         self._scripted = reply.usage
-        self._input = prompt_tokens(view)
-        self._images = IMAGE_TOKENS * view.images
-        text_tokens = self._input - self._images
-        self._details = f'"input_tokens_details":{{"image_tokens":{self._images},"text_tokens":{text_tokens}}},'
+        tokens = view.tokens
+        self._input = tokens.total
+        counts = (("image_tokens", tokens.image), ("video_tokens", tokens.video))
+        media = [(key, count) for key, count in counts if count]
+        # The qvq capture's layout; video_tokens beside image_tokens (the qwen-vl-max video capture has it flat).
+        inner = "".join(f'"{key}":{count},' for key, count in media)
+        self._details = f'"input_tokens_details":{{{inner}"text_tokens":{tokens.text}}},' if media else ""
+        self._flat = "".join(f',"{key}":{count}' for key, count in media)
 
     def at(self, out: int, reasoning: int) -> str:
         if self._scripted is not None:
             return dumps(self._scripted if out >= self._total else self._scaled(self._scripted, out, reasoning))
-        inputs = self._details if self._images else ""
+        inputs = self._details
         outputs = f',"output_tokens_details":{{"reasoning_tokens":{reasoning}}}' if self._reasoning else ""
-        flat = f',"image_tokens":{self._images}' if self._images else ""
+        flat = self._flat
         return (
             f'{{"total_tokens":{self._input + out},{inputs}"output_tokens":{out},'
             f'"input_tokens":{self._input}{outputs}{flat}}}'
@@ -145,7 +160,7 @@ def _events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
     groups = tool_groups(reply, ctx.call_ids)
     for position, group in enumerate(groups, 1):
         event, out = event + 1, out + len(group)
-        calls = ",".join(map(fragment_json, group))
+        calls = ",".join(fragment_json(fragment, native=True) for fragment in group)
         reason = finish if position == len(groups) else '"null"'
         choice = f'{_MESSAGE}"","tool_calls":[{calls}],"role":"assistant"}},"index":0,"finish_reason":{reason}}}'
         yield _result(event, choice, usage(out, reasoning), tail)
@@ -162,6 +177,12 @@ def _error_event(number: int, status: int, body: bytes, sep: str) -> bytes:
 def _stream_events(reply: Reply, ctx: _Context) -> Iterator[bytes]:
     events = _events(reply, ctx)
     fault = reply.fault
+    if isinstance(fault, EndlessLine):
+        sent = list(islice(events, fault.after_chunks))
+        yield from sent
+        head = f'id:{len(sent) + 1}\n{_HEAD}{{"output":{{"choices":[{{"message":{{"content":[{{"text":"'
+        yield from endless_line(head.encode(), fault)
+        return
     if isinstance(fault, ErrorFrame):
         sent = list(islice(events, fault.after_chunks))
         yield from sent
@@ -227,6 +248,11 @@ def native_endpoint(*, blank_lines: bool = True, text_endpoint: bool = False) ->
     sep = "\n\n" if blank_lines else "\n"
 
     def render(script: Script, view: RequestView) -> Response:
+        if isinstance(script, HtmlPage):
+            return html_response(script)
+        if isinstance(script, EchoAuthorization):
+            message = f"Invalid API-key provided: {view.authorization}"
+            return native_error(script.status, message, code="InvalidApiKey")
         if isinstance(script, ErrorReply):
             framed = script.sse_framed
             if framed is None:
@@ -247,7 +273,7 @@ def native_endpoint(*, blank_lines: bool = True, text_endpoint: bool = False) ->
         )
         head = [("x-request-id", ctx.request_id)]
         gateway = [("x-dashscope-call-gateway", "true")]
-        if view.stream:  # header order of the 2026 parallel-toolcalls capture
+        if view.stream and not isinstance(script.fault, IgnoreStream):  # header order: 2026 parallel-toolcalls capture
             headers = [*head, ("content-type", _SSE_TYPE), *gateway]
             headers += [("x-dashscope-timeout", "600"), ("x-dashscope-finished", "false")]
             return Response(200, headers, events=_stream_events(script, ctx), delay=script.delay, fault=script.fault)
@@ -255,17 +281,17 @@ def native_endpoint(*, blank_lines: bool = True, text_endpoint: bool = False) ->
         headers += [("x-dashscope-finished", "true"), ("x-dashscope-timeout", "600")]
         return Response(200, headers, _completion_body(script, ctx), delay=script.delay, fault=script.fault)
 
-    def check(view: RequestView) -> str | None:
-        violation = check_request(view)
-        return None if violation is None else violation.message  # native messages carry no prefix
+    def reject(violation: Violation, view: RequestView) -> Response:
+        as_event = view.stream and violation.framed  # native messages carry no prefix
+        return native_error(violation.status, violation.message, code=violation.native_code, as_event=as_event, sep=sep)
 
     def unauthorized() -> Response:
         return native_error(401, "Invalid API-key provided.", code="InvalidApiKey")
 
     return Endpoint(
-        view=lambda body, headers: native_view(body, stream=is_native_stream(headers)),
-        check=check,
-        reject=lambda message, view: native_error(400, message, as_event=view.stream, sep=sep),
+        view=lambda body, headers: native_view(body, stream=is_native_stream(headers), headers=headers),
+        check=check_request,
+        reject=reject,
         render=render,
         unauthorized=unauthorized,
         bad_body=lambda headers: native_error(400, _BAD_BODY, as_event=is_native_stream(headers), sep=sep),

@@ -10,79 +10,39 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from qwen_vl_core.testing._faults import (
+    Disconnect,
+    EndlessLine,
+    ErrorFrame,
+    Fault,
+    IgnoreStream,
+    MalformedLine,
+    NoDone,
+    NoFinish,
+    NoHeaders,
+    ResetBeforeHeaders,
+    Stall,
+)
+
 __all__ = [
     "Disconnect",
+    "EchoAuthorization",
+    "EndlessLine",
     "ErrorFrame",
     "ErrorReply",
     "Fault",
+    "HtmlPage",
+    "IgnoreStream",
     "MalformedLine",
     "NoDone",
     "NoFinish",
+    "NoHeaders",
     "Reply",
     "ResetBeforeHeaders",
     "Script",
+    "Stall",
     "ToolCallReply",
 ]
-
-
-@dataclass(frozen=True)
-class Disconnect:
-    """Close the socket after `after_chunks` data events (or after the last one, if fewer), without
-    the terminating HTTP chunk.
-
-    The client sees a truncated chunked body (httpx: `RemoteProtocolError`). On a non-streaming
-    request the headers and the first half of the body are sent, then the socket is closed.
-    """
-
-    after_chunks: int
-
-
-@dataclass(frozen=True)
-class ResetBeforeHeaders:
-    """Read the request, then reset the TCP connection (RST) without sending any response."""
-
-
-@dataclass(frozen=True)
-class ErrorFrame:
-    """Emit `data: {"error": {...}}` after `after_chunks` data events, then end the stream.
-
-    Models a mid-stream moderation failure (protocol doc §4.1); no `[DONE]` follows. On the native
-    route it is an `event:error` event with `:HTTP_STATUS/400` and `{"code", "message", "request_id"}`
-    (the code translated like `ErrorReply.code`).
-    """
-
-    after_chunks: int
-    message: str
-    code: str = "data_inspection_failed"
-    type: str = "data_inspection_failed"
-
-
-@dataclass(frozen=True)
-class MalformedLine:
-    """Emit `line` as one raw event after `after_chunks` data events; the stream then goes on."""
-
-    after_chunks: int
-    line: str = 'data: {"choices": ['
-
-
-@dataclass(frozen=True)
-class NoFinish:
-    """End the stream with `data: [DONE]` but send no finish-reason chunk and no usage chunk.
-
-    Native: no event has a finish reason other than `"null"`.
-    """
-
-
-@dataclass(frozen=True)
-class NoDone:
-    """Send everything, finish reason and usage included, except the final `data: [DONE]`.
-
-    Meaningless on the native route (there is no `[DONE]`), where it is ignored.
-    """
-
-
-Fault: TypeAlias = Disconnect | ResetBeforeHeaders | ErrorFrame | MalformedLine | NoFinish | NoDone
-"""A transport or framing fault. Only `Disconnect` and `ResetBeforeHeaders` affect non-stream replies."""
 
 
 @dataclass(frozen=True)
@@ -90,12 +50,16 @@ class ToolCallReply:
     """One tool call of a scripted reply.
 
     `arguments` as a `str` is split into `Reply.chunk_size` pieces; a sequence is the exact piece
-    list. `id=None` generates `call_<24 hex>` like DashScope does.
+    list. `id=None` generates `call_<24 hex>` like DashScope does. `omit_index=True` leaves the
+    `index` key out of this call's fragments on the OpenAI-compatible and vLLM routes (streamed
+    deltas and the non-streaming message), as some OpenAI-compatible servers do; native DashScope
+    events keep it.
     """
 
     name: str
     arguments: str | Sequence[str] = ""
     id: str | None = None
+    omit_index: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,10 +72,13 @@ class Reply:
     are tool calls, else `stop`. `usage=None` computes a deterministic usage object from the request
     and the piece counts (the same numbers on every route); a mapping is sent verbatim, in the
     route's own shape (compat `prompt_tokens`..., native `input_tokens`...): natively it is the
-    final cumulative usage, and earlier events get proportionally smaller counts. `delay` is slept
-    before every streamed event (once before a non-stream body). `model` overrides the echoed
-    request model (the native protocol echoes none); `request_id` fixes the `x-request-id`
-    header, the `chatcmpl-<request_id>` id and the native `request_id`.
+    final cumulative usage, and earlier events get proportionally smaller counts.
+
+    Pacing: with `delay=0` (flood mode) the stream is written as fast as the socket takes it, many
+    events per write; with `delay > 0` (paced mode) each event is its own write (and HTTP chunk),
+    `delay` seconds after the previous one (the first one too); a non-stream body waits `delay` once.
+    `model` overrides the echoed request model (the native protocol echoes none); `request_id`
+    fixes the `x-request-id` header, the `chatcmpl-<request_id>` id and the native `request_id`.
     """
 
     reasoning: str | Sequence[str] = ""
@@ -161,7 +128,11 @@ class ErrorReply:
     `sse_framed=True` sends it as HTTP 200 with one `event:error` / `:HTTP_STATUS/<status>` event
     (cnblogs-native-error-invalidparameter-stream.sse), and None does so for a streaming request
     with a 4xx status other than 401 and 429 (gateway errors, which come back as plain HTTP).
-    `retry_after` adds a `Retry-After` header (seconds). `type` is compat-only.
+    `retry_after` adds a `Retry-After` header: a number is written as seconds (`2`, `1.5`), a
+    string verbatim (`"nan"`, `"inf"`, `"-5"`, an HTTP date), to test clients against odd values.
+    A native streaming 429 or 500 with `sse_framed=True` is an HTTP-200 stream whose first and only
+    event is `event:error` with `:HTTP_STATUS/429` (or 500), with the header alongside. `type` is
+    compat-only.
     """
 
     status: int
@@ -169,9 +140,38 @@ class ErrorReply:
     code: str = "invalid_parameter_error"
     type: str = "invalid_request_error"
     sse_framed: bool | None = None
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     request_id: str | None = None
 
 
-Script: TypeAlias = Reply | ErrorReply
+_HTML = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in to the network</title></head>\n"
+    "<body><h1>Authentication required</h1><p>Log in to continue browsing.</p></body></html>\n"
+)
+
+
+@dataclass(frozen=True)
+class HtmlPage:
+    """An HTML page instead of an API answer (a captive portal, a proxy's error page): `status`
+    (200 by default), `text/html; charset=utf-8`, a content-length body, whatever the request asked
+    for, streaming included."""
+
+    body: str = _HTML
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class EchoAuthorization:
+    """An authentication failure whose message quotes the request's `Authorization` header, as a
+    careless gateway might: compat `{"error": {"message": "Incorrect API key provided: <header>", ...}}`,
+    native `{"code": "InvalidApiKey", "message": "Invalid API-key provided: <header>", ...}`, vLLM
+    `{"error": "Unauthorized: <header>"}`; `status` 401 by default. For testing that clients never
+    repeat a key in their own errors."""
+
+    status: int = 401
+
+
+Script: TypeAlias = Reply | ErrorReply | HtmlPage | EchoAuthorization
 """Anything `DashScopeEmulator.enqueue` accepts."""
+
+SCRIPT_TYPES = (Reply, ErrorReply, HtmlPage, EchoAuthorization)

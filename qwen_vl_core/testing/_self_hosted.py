@@ -18,11 +18,30 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
 
-from qwen_vl_core.testing._compat import retry_after_value
 from qwen_vl_core.testing._http import Endpoint, Response
-from qwen_vl_core.testing._rules import RequestView, compat_view
-from qwen_vl_core.testing._script import ErrorFrame, ErrorReply, MalformedLine, NoDone, NoFinish, Reply, Script
-from qwen_vl_core.testing._wire import dumps, encode, piece_counts, prompt_tokens, tool_groups
+from qwen_vl_core.testing._rules import RequestView, Violation, compat_view
+from qwen_vl_core.testing._script import (
+    EchoAuthorization,
+    EndlessLine,
+    ErrorFrame,
+    ErrorReply,
+    HtmlPage,
+    IgnoreStream,
+    MalformedLine,
+    NoDone,
+    NoFinish,
+    Reply,
+    Script,
+)
+from qwen_vl_core.testing._wire import (
+    dumps,
+    encode,
+    endless_line,
+    html_response,
+    piece_counts,
+    retry_after_value,
+    tool_groups,
+)
 
 __all__ = ["VLLM_PATH", "ReasoningField", "ThinkTags", "vllm_endpoint", "vllm_not_found"]
 
@@ -54,7 +73,7 @@ class _Context:
 
 def _context(reply: Reply, view: RequestView) -> _Context:
     options = view.params.get("stream_options")
-    prompt = prompt_tokens(view)
+    prompt = view.tokens.total
     completion = piece_counts(reply)[1]
     auto = {"prompt_tokens": prompt, "total_tokens": prompt + completion, "completion_tokens": completion}
     return _Context(
@@ -96,10 +115,11 @@ def _deltas(reply: Reply, ctx: _Context, opts: _Options) -> Iterator[str]:
         yield f'{{"content":{dumps(piece)}}}'
     for group in tool_groups(reply, ctx.call_ids):
         for fragment in group:  # vLLM sends one call per chunk; continuations carry only the index
-            call: dict[str, Any] = {"index": fragment.index, "function": {"arguments": fragment.arguments}}
+            index = {} if fragment.omit_index else {"index": fragment.index}
+            call: dict[str, Any] = {**index, "function": {"arguments": fragment.arguments}}
             if fragment.name is not None:
                 function = {"name": fragment.name, "arguments": fragment.arguments}
-                call = {"id": fragment.id, "type": "function", "index": fragment.index, "function": function}
+                call = {"id": fragment.id, "type": "function", **index, "function": function}
             yield f'{{"tool_calls":[{dumps(call)}]}}'
 
 
@@ -124,6 +144,11 @@ def _events(reply: Reply, ctx: _Context, opts: _Options) -> Iterator[bytes]:
 def _stream_events(reply: Reply, ctx: _Context, opts: _Options) -> Iterator[bytes]:
     events = _events(reply, ctx, opts)
     fault = reply.fault
+    if isinstance(fault, EndlessLine):
+        yield from islice(events, fault.after_chunks)
+        head = f'data: {{"id":{dumps(ctx.completion_id)},"choices":[{{"delta":{{"content":"'
+        yield from endless_line(head.encode(), fault)
+        return
     if isinstance(fault, ErrorFrame):
         yield from islice(events, fault.after_chunks)
         error = {"message": fault.message, "type": fault.type, "param": None, "code": 400}
@@ -204,22 +229,30 @@ def vllm_endpoint(
     opts = _Options(reasoning_parser, reasoning_field, think_tags)
 
     def render(script: Script, view: RequestView) -> Response:
+        if isinstance(script, HtmlPage):
+            return html_response(script)
+        if isinstance(script, EchoAuthorization):
+            body = encode({"error": f"Unauthorized: {view.authorization}"})
+            return Response(script.status, [("content-type", _JSON_TYPE)], body)
         if isinstance(script, ErrorReply):
             response = _vllm_error(script.status, script.message, script.type)
             if script.retry_after is not None:
                 response.headers.append(("retry-after", retry_after_value(script.retry_after)))
             return response
         ctx = _context(script, view)
-        if view.stream:
+        if view.stream and not isinstance(script.fault, IgnoreStream):
             events = _stream_events(script, ctx, opts)
             return Response(200, [("content-type", _SSE_TYPE)], events=events, delay=script.delay, fault=script.fault)
         body = _completion_body(script, ctx, opts)
         return Response(200, [("content-type", _JSON_TYPE)], body, delay=script.delay, fault=script.fault)
 
+    def reject(violation: Violation, view: RequestView) -> Response:
+        return _vllm_error(violation.status, violation.message)
+
     return Endpoint(
-        view=lambda body, headers: compat_view(body),
+        view=compat_view,
         check=lambda view: None,
-        reject=lambda message, view: _vllm_error(400, message),
+        reject=reject,
         render=render,
         unauthorized=lambda: Response(401, [("content-type", _JSON_TYPE)], b'{"error":"Unauthorized"}'),
         bad_body=lambda headers: _vllm_error(400, "The request body is not a JSON object."),

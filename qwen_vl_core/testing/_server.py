@@ -2,41 +2,32 @@
 
 asyncio rather than a thread per connection so hundreds of concurrent streams are cheap, and
 because closing, resetting or cutting a connection at an exact byte is easy on a transport.
+Writing the responses (framing, pacing, faults) is `_connection`'s job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import struct
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
 from qwen_vl_core.testing._batch_api import BatchAPI
 from qwen_vl_core.testing._compat import COMPAT_ENDPOINT, COMPAT_PATH, not_found
-from qwen_vl_core.testing._http import (
-    HEAD_LIMIT,
-    Endpoint,
-    HttpError,
-    RawRequest,
-    Response,
-    chunk,
-    read_request,
-    response_head,
-)
+from qwen_vl_core.testing._connection import Connection, send
+from qwen_vl_core.testing._facts import MODEL_FACTS, ModelFacts, active_table
+from qwen_vl_core.testing._http import HEAD_LIMIT, Endpoint, HttpError, RawRequest, Response, read_request
 from qwen_vl_core.testing._native import NATIVE_PATHS, native_endpoint
-from qwen_vl_core.testing._script import Disconnect, ErrorReply, Reply, ResetBeforeHeaders, Script
+from qwen_vl_core.testing._script import SCRIPT_TYPES, Reply, Script
 from qwen_vl_core.testing._self_hosted import VLLM_PATH, ReasoningField, ThinkTags, vllm_endpoint, vllm_not_found
 
 __all__ = ["DashScopeEmulator", "RecordedRequest"]
 
 _DEFAULT_REPLY = Reply(text="Hello from the DashScope emulator.")
-_BATCH_BYTES = 64 * 1024
 _TIMEOUT = 10.0
 
 
@@ -52,6 +43,8 @@ class RecordedRequest:
     body: Any
     """The parsed JSON body, or None when it was empty or not JSON."""
     raw: bytes
+    connection: int
+    """The TCP connection it arrived on: 1 for the first one the emulator accepted, then 2, 3, ..."""
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -82,6 +75,13 @@ class DashScopeEmulator:
     with `enforce_rules`, DashScope's parameter rules. Every request is recorded in `requests`.
     Use as a context manager, or call `start()` / `stop()`.
 
+    Model names are checked against the emulator's own fact table (`MODEL_FACTS`, never the
+    library's catalog): an unknown name gets DashScope's model-not-found error. `models` adds or
+    overrides names for this emulator (`{"my-model": ModelFacts()}` knows a name without rules);
+    `register_model` does the same later. `new_connection_delay` is slept once before the first
+    response on every new connection (the TCP and TLS round trips to a far region); `requests`
+    record the connection each one came on, `connections_opened` counts them.
+
     `native_blank_lines=False` drops the blank line between native events, as some recordings do.
     `flavour="vllm"` turns it into a vLLM-like self-hosted server instead: only
     `/v1/chat/completions` (`base_url` ends in `/v1`), vLLM's shapes, no DashScope rules; reasoning
@@ -101,7 +101,17 @@ class DashScopeEmulator:
         reasoning_parser: bool = True,
         reasoning_field: ReasoningField = "reasoning",
         think_tags: ThinkTags = "close",
+        models: Mapping[str, ModelFacts] | None = None,
+        new_connection_delay: float = 0.0,
     ) -> None:
+        if new_connection_delay < 0:
+            raise ValueError("new_connection_delay must be >= 0")
+        self._models: dict[str, ModelFacts] = dict(MODEL_FACTS)
+        for name, facts in (models or {}).items():
+            self._check_model(name, facts)
+            self._models[name] = facts
+        self._new_connection_delay = new_connection_delay
+        self._connections_opened = 0
         self._api_key = api_key
         self._enforce_rules = enforce_rules
         self._default_reply = default_reply if default_reply is not None else _DEFAULT_REPLY
@@ -244,11 +254,38 @@ class DashScopeEmulator:
             raise RuntimeError("the vllm flavour serves no Batch API")
         return self._batch_api
 
+    @property
+    def connections_opened(self) -> int:
+        """How many TCP connections the emulator has accepted so far."""
+        with self._lock:
+            return self._connections_opened
+
+    @property
+    def models(self) -> Mapping[str, ModelFacts]:
+        """A snapshot of the model names this emulator knows, with their facts."""
+        with self._lock:
+            return dict(self._models)
+
+    def register_model(self, name: str, facts: ModelFacts | None = None) -> None:
+        """Make `name` known (no model rules unless `facts` gives some); replaces an existing entry."""
+        facts = ModelFacts() if facts is None else facts
+        self._check_model(name, facts)
+        with self._lock:
+            self._models[name] = facts
+
+    @staticmethod
+    def _check_model(name: Any, facts: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a model name must be a non-empty str, got {name!r}")
+        if not isinstance(facts, ModelFacts):
+            raise TypeError(f"the facts for {name!r} must be a ModelFacts, got {type(facts).__name__}")
+
     def enqueue(self, *scripts: Script) -> None:
         """Queue replies; each chat request that passes the checks takes the oldest one."""
         for script in scripts:
-            if not isinstance(script, Reply | ErrorReply):
-                raise TypeError(f"expected Reply or ErrorReply, got {type(script).__name__}")
+            if not isinstance(script, SCRIPT_TYPES):
+                names = ", ".join(t.__name__ for t in SCRIPT_TYPES)
+                raise TypeError(f"expected one of {names}; got {type(script).__name__}")
         with self._lock:
             self._queue.extend(scripts)
 
@@ -286,11 +323,18 @@ class DashScopeEmulator:
 
     # -- serving -----------------------------------------------------------------------------
 
-    def _dispatch(self, request: RawRequest) -> Response:
+    def _dispatch(self, request: RawRequest, connection: int) -> Response:
+        token = active_table.set(self._models)  # the rules and the Batch API look names up here
+        try:
+            return self._answer(request, connection)
+        finally:
+            active_table.reset(token)
+
+    def _answer(self, request: RawRequest, connection: int) -> Response:
         body = _parse_json(request.body)
         with self._lock:
             self._requests.append(
-                RecordedRequest(request.method, request.target, dict(request.headers), body, request.body)
+                RecordedRequest(request.method, request.target, dict(request.headers), body, request.body, connection)
             )
         endpoint = self._routes.get(request.path) if request.method == "POST" else None
         if self._api_key is not None and not _authorized(request.headers, self._api_key):
@@ -303,9 +347,9 @@ class DashScopeEmulator:
             return endpoint.bad_body(request.headers)
         view = endpoint.view(body, request.headers)
         if self._enforce_rules:
-            message = endpoint.check(view)
-            if message is not None:
-                return endpoint.reject(message, view)
+            violation = endpoint.check(view)
+            if violation is not None:
+                return endpoint.reject(violation, view)
         return endpoint.render(self._pop(), view)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -314,9 +358,13 @@ class DashScopeEmulator:
             writer.transport.abort()
             return
         self._handlers[task] = writer
+        with self._lock:
+            self._connections_opened += 1
+            number = self._connections_opened
+        conn = Connection(number, writer, self._new_connection_delay)
         try:
             while (request := await read_request(reader, writer)) is not None:
-                if not await self._respond(writer, request, self._dispatch(request)):
+                if not await send(conn, request, self._dispatch(request, number)):
                     break
         except (HttpError, OSError, asyncio.IncompleteReadError):
             pass  # a broken or vanished peer: just drop the connection
@@ -326,54 +374,3 @@ class DashScopeEmulator:
         finally:
             del self._handlers[task]
             writer.close()
-
-    async def _respond(self, writer: asyncio.StreamWriter, request: RawRequest, response: Response) -> bool:
-        """Send one response; False when the connection must be closed afterwards."""
-        if isinstance(response.fault, ResetBeforeHeaders):
-            sock = writer.get_extra_info("socket")
-            if sock is not None:  # SO_LINGER 0 turns the close into a TCP RST
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.transport.abort()
-            return False
-        headers = list(response.headers)
-        if not request.keep_alive:
-            headers.append(("connection", "close"))
-        if response.events is None:
-            if response.delay:
-                await asyncio.sleep(response.delay)
-            body = response.body
-            head = response_head(response.status, [*headers, ("content-length", str(len(body)))])
-            if isinstance(response.fault, Disconnect):
-                writer.write(head + body[: len(body) // 2])
-                return False
-            writer.write(head + body)
-            await writer.drain()
-            return request.keep_alive
-        writer.write(response_head(response.status, [*headers, ("transfer-encoding", "chunked")]))
-        limit = response.fault.after_chunks if isinstance(response.fault, Disconnect) else None
-        await _write_events(writer, response.events, response.delay, limit)
-        if limit is not None:
-            return False  # closing now leaves the chunked body unterminated
-        writer.write(chunk(b""))
-        await writer.drain()
-        return request.keep_alive
-
-
-async def _write_events(writer: asyncio.StreamWriter, events: Iterator[bytes], delay: float, limit: int | None) -> None:
-    """Write SSE events as chunked frames, many per frame unless `delay` paces them one by one."""
-    batch: list[bytes] = []
-    size = 0
-    for sent, event in enumerate(events):
-        if limit is not None and sent >= limit:
-            break
-        if delay:
-            await asyncio.sleep(delay)
-        batch.append(event)
-        size += len(event)
-        if delay or size >= _BATCH_BYTES:
-            writer.write(chunk(b"".join(batch)))
-            batch.clear()
-            size = 0
-            await writer.drain()
-    if batch:
-        writer.write(chunk(b"".join(batch)))

@@ -1,4 +1,5 @@
-"""Rendering helpers every protocol module shares: compact JSON, ids, tool-call fragments, token counts.
+"""Rendering helpers every protocol module shares: compact JSON, ids, tool-call fragments, token counts,
+the protocol-neutral scripts (`HtmlPage`) and faults (`EndlessLine`).
 
 Shared so that one scripted `Reply` yields the same pieces, ids and token counts on every route,
 which is what lets tests compare the protocols' results directly.
@@ -7,28 +8,28 @@ which is what lets tests compare the protocols' results directly.
 from __future__ import annotations
 
 import json
+import math
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from qwen_vl_core.testing._rules import RequestView
-from qwen_vl_core.testing._script import Reply
+from qwen_vl_core.testing._http import Response
+from qwen_vl_core.testing._script import EndlessLine, HtmlPage, Reply
 
 __all__ = [
-    "IMAGE_TOKENS",
     "Fragment",
     "call_id",
     "dumps",
     "encode",
+    "endless_line",
     "fragment_json",
+    "html_response",
     "new_request_id",
     "piece_counts",
-    "prompt_tokens",
+    "retry_after_value",
     "tool_groups",
 ]
-
-IMAGE_TOKENS = 260
-"""Tokens counted per image by the automatic usage."""
 
 
 def dumps(value: Any) -> str:
@@ -49,11 +50,6 @@ def call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
 
-def prompt_tokens(view: RequestView) -> int:
-    """Deterministic prompt size: ~4 characters per token, plus a fixed count per image."""
-    return sum(len(text) for text in view.texts) // 4 + 1 + IMAGE_TOKENS * view.images
-
-
 def piece_counts(reply: Reply) -> tuple[int, int]:
     """(reasoning pieces, all output pieces): the automatic usage counts one token per piece."""
     reasoning = len(reply.pieces(reply.reasoning))
@@ -69,6 +65,7 @@ class Fragment:
     id: str
     name: str | None
     arguments: str
+    omit_index: bool = False
 
 
 def tool_groups(reply: Reply, call_ids: tuple[str, ...]) -> list[list[Fragment]]:
@@ -80,18 +77,44 @@ def tool_groups(reply: Reply, call_ids: tuple[str, ...]) -> list[list[Fragment]]
     groups: list[list[Fragment]] = []
     for index, (call, cid) in enumerate(zip(reply.tool_calls, call_ids, strict=True)):
         first, *rest = reply.argument_pieces(call)
-        head = Fragment(index, cid, call.name, first)
+        head = Fragment(index, cid, call.name, first, call.omit_index)
         if groups:
             groups[-1].append(head)
         else:
             groups.append([head])
-        groups.extend([Fragment(index, "", None, piece)] for piece in rest)
+        groups.extend([Fragment(index, "", None, piece, call.omit_index)] for piece in rest)
     return groups
 
 
-def fragment_json(fragment: Fragment) -> str:
-    """A fragment as DashScope writes it, in both protocols."""
+def fragment_json(fragment: Fragment, *, native: bool = False) -> str:
+    """A fragment as DashScope writes it, in both protocols (compat drops `index` when the call says so)."""
     function: dict[str, str] = {"arguments": fragment.arguments}
     if fragment.name is not None:
         function = {"name": fragment.name, **function}
+    if fragment.omit_index and not native:
+        return dumps({"id": fragment.id, "type": "function", "function": function})
     return dumps({"index": fragment.index, "id": fragment.id, "type": "function", "function": function})
+
+
+def retry_after_value(value: float | str) -> str:
+    """A string verbatim; a number as `2` for whole seconds, `1.5` otherwise."""
+    if isinstance(value, str) or not math.isfinite(value):
+        return str(value)
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def html_response(page: HtmlPage) -> Response:
+    """An `HtmlPage` script: the same bytes on every route, streaming or not."""
+    return Response(page.status, [("content-type", "text/html; charset=utf-8")], page.body.encode())
+
+
+def endless_line(prefix: bytes, fault: EndlessLine) -> Iterator[bytes]:
+    """`prefix` then filler up to `fault.bytes_total` bytes in `fault.piece_size` pieces, never a line break."""
+    remaining = fault.bytes_total
+    first = prefix[:remaining]
+    yield first
+    remaining -= len(first)
+    piece = b"x" * fault.piece_size
+    while remaining > 0:
+        yield piece[:remaining]
+        remaining -= fault.piece_size

@@ -1,6 +1,11 @@
-"""pytest plugin (entry point `pytest11`): the `dashscope_emulator` fixture.
+"""pytest plugin: the `dashscope_emulator` fixture. Opt-in; it is not registered automatically.
 
-Importing this module only defines the fixture; no server starts until a test asks for it.
+Enable it in your root `conftest.py`:
+
+    pytest_plugins = ["qwen_vl_core.testing.pytest_plugin"]
+
+or for one run: `pytest -p qwen_vl_core.testing.pytest_plugin`. Importing this module only
+defines the fixture; no server starts until a test asks for it.
 """
 
 from __future__ import annotations

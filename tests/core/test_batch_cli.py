@@ -54,9 +54,10 @@ def test_run_realtime_over_a_folder_then_resume(emu, photos, tmp_path: Path) -> 
     ]
     assert stdout == (
         "items: 3 (0 already done), this run: 3 ok, 0 failed in 0s\n"
-        "tokens: input 798 (images 780, video 0), reasoning 3, answer 3, total 804\n"
-        "estimated cost (Beijing (cn)): input 0.0008 CNY (images/video 0.0008 CNY), reasoning 0.0000 CNY, "
-        "answer 0.0000 CNY, total 0.0009 CNY\n"
+        # the emulator counts each 64x48 PNG as 2x2 Qwen3-VL tokens + 2, the text as 6
+        "tokens: input 36 (images 18, video 0), reasoning 3, answer 3, total 42\n"
+        "estimated cost (Beijing (cn)): input 0.0000 CNY (images/video 0.0000 CNY), reasoning 0.0000 CNY, "
+        "answer 0.0000 CNY, total 0.0001 CNY\n"
         "  list prices as of 2026-01 (see qwen_vl_core/batch/pricing.py); an estimate, not a bill\n"
     )
     sent = emu.requests[0].body["messages"][0]["content"]
