@@ -150,6 +150,7 @@ def test_checks_happen_before_anything_is_sent(dashscope_emulator: DashScopeEmul
 
 
 def test_an_unknown_model_with_an_explicit_mode(dashscope_emulator: DashScopeEmulator, shot: Path) -> None:
+    dashscope_emulator.register_model("my-finetune")  # known to the server, not to the library
     dashscope_emulator.enqueue(Reply(text='[{"bbox_2d": [0, 0, 496, 352]}]'))
     with warnings.catch_warnings():  # the request layer warns once per process about an unknown model
         warnings.simplefilter("ignore", UnknownModelWarning)
