@@ -198,7 +198,26 @@ def _assistant(message: AIMessage, mi: int) -> Message:
     # A malformed call of an earlier turn is replayed raw, so its ToolMessage still has a partner.
     calls += [ToolCall(c["id"] or "", c["name"] or "", c["args"] or "") for c in message.invalid_tool_calls]
     content = _text_parts(message.content, mi, "assistant", skip=_SKIPPED_IN_HISTORY)
-    return Message("assistant", content, tool_calls=tuple(calls))
+    return Message("assistant", content, tool_calls=tuple(calls), reasoning=_reasoning(message))
+
+
+def _reasoning(message: AIMessage) -> str | None:
+    """An earlier turn's reasoning: `additional_kwargs["reasoning_content"]` (what this package and
+    most OpenAI-compatible integrations set), else the message's reasoning / thinking blocks. Sent back
+    only with `preserve_thinking`."""
+    reasoning = message.additional_kwargs.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        return reasoning
+    if isinstance(message.content, str):
+        return None
+    texts: list[str] = [
+        block[key]
+        for block in message.content
+        if isinstance(block, Mapping)
+        for key in ("reasoning", "thinking")
+        if block.get("type") == key and isinstance(block.get(key), str)
+    ]
+    return "".join(texts) or None
 
 
 def _convert_message(message: BaseMessage, mi: int) -> Message:

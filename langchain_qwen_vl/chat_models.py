@@ -15,7 +15,7 @@ from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
-from qwen_vl_core import ChatRequest, QwenVLClient, QwenVLError, get_spec
+from qwen_vl_core import ChatRequest, ModelSpec, QwenVLClient, QwenVLError
 from qwen_vl_core.kit import ClientCache, check_settings
 from qwen_vl_core.request_common import tool_choice_param
 from qwen_vl_core.settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ClientOptions, RequestSettings
@@ -143,6 +143,11 @@ class ChatQwenVL(BaseChatModel):
     """Default for calls with tools (DashScope's own default is False: one call per turn); agents
     such as `create_agent` bind tools without it, so set it here to let them run calls in parallel."""
     system_message_mode: Literal["auto", "keep", "fold"] = "auto"
+    preserve_thinking: bool = False
+    """Send earlier turns' reasoning (`reasoning_content` / reasoning blocks) back with the history;
+    for models that take `preserve_thinking` (qwen3.6-plus, qwen3.7-plus, ...)."""
+    model_spec: ModelSpec | None = Field(default=None, exclude=True)
+    """What to assume about `model` instead of the catalog's entry (a model the catalog does not know)."""
     extra_body: dict[str, Any] | None = None
     """Any other API parameter (merged with a per-call `extra_body`, per-call wins)."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -213,7 +218,7 @@ class ChatQwenVL(BaseChatModel):
         return params
 
     def _resolve_model_profile(self) -> ModelProfile | None:
-        return model_profile(get_spec(self.model))
+        return model_profile(self._settings().spec())
 
     # -- the core settings and client -------------------------------------------------------------
 
@@ -356,5 +361,5 @@ class ChatQwenVL(BaseChatModel):
         """
         if kwargs:
             raise ValueError(f"Received unsupported arguments {sorted(kwargs)}.")
-        spec = get_spec(self.model)
+        spec = self._settings().spec()
         return structured_output(self, spec, schema, method=method, include_raw=include_raw, strict=strict)

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["QwenVL"]
 
 logger = logging.getLogger(__name__)
+_UNKNOWN_CONTEXT, _UNKNOWN_OUTPUT = 262_144, 32_768
 
 
 def _convert_tool(tool: Any) -> Mapping[str, Any]:
@@ -124,6 +125,13 @@ class QwenVL(FunctionCallingLLM):
     system_message_mode: Literal["auto", "keep", "fold"] = Field(
         default="auto", description="How leading system messages are sent (see the core's policies)."
     )
+    preserve_thinking: bool = Field(
+        default=False,
+        description="Send earlier turns' reasoning (ThinkingBlocks) back with the history (qwen3.6-plus and later).",
+    )
+    model_spec: ModelSpec | None = Field(
+        default=None, exclude=True, description="What to assume about the model instead of the catalog's entry."
+    )
     extra_body: dict[str, Any] | None = Field(
         default=None, description="Any other API parameter (merged with a per-call extra_body, per-call wins)."
     )
@@ -179,7 +187,8 @@ class QwenVL(FunctionCallingLLM):
 
     @property
     def spec(self) -> ModelSpec:
-        return get_spec(self.model)
+        """What is assumed about `model`: `model_spec`, else the catalog's entry."""
+        return self.model_spec or get_spec(self.model)
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -187,10 +196,12 @@ class QwenVL(FunctionCallingLLM):
         if not spec.supports_tools:
             _refuse_function_agent(spec)
         return LLMMetadata(
-            context_window=spec.context_window,
-            num_output=self.max_tokens or spec.max_output_tokens,
+            # LlamaIndex needs numbers: an unknown context is taken as Qwen3-VL's 262,144 and an
+            # unknown output limit as 32,768 (for prompt packing only; the server judges the real ones).
+            context_window=spec.context_window or _UNKNOWN_CONTEXT,
+            num_output=self.max_tokens or spec.max_output_tokens or _UNKNOWN_OUTPUT,
             is_chat_model=True,
-            is_function_calling_model=spec.supports_tools,
+            is_function_calling_model=spec.supports_tools is not False,
             model_name=self.model,
             system_role=MessageRole.SYSTEM,
         )

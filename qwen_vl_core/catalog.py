@@ -1,17 +1,26 @@
-"""Model catalog: one frozen `ModelSpec` per model family, as data.
+"""Model catalog: name → `ModelSpec`, with the user's own registrations first.
 
-Facts come from the Model Studio visual-reasoning guide and the protocol fact sheet (section 6).
-Dated (`-2025-09-23`), `-latest` and `-us` names resolve to their family. An unknown name gets a
-permissive spec (nothing is rejected locally) and one `UnknownModelWarning`.
+The families and their sourced facts are in `catalog_data` (and `docs/models.md`). Dated
+(`-2026-04-02`), `-latest` and `-us` names and Hugging Face ids resolve to their family. A name the
+catalog does not know gets the unknown spec, which assumes nothing (see `catalog_types`), and one
+`UnknownModelWarning` that suggests close names and how to describe the model:
+`register_model(ModelSpec(...))`, `register_model(name, like="qwen3.6-plus")`, or an adapter's
+`model_spec=`.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
+import sys
+import threading
 import warnings
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
+from typing import Any
+
+from .catalog_data import FAMILIES, NAMES
+from .catalog_types import GroundingCoordinates, ModelSpec, ThinkingKind
 
 __all__ = [
     "KNOWN_MODELS",
@@ -21,196 +30,145 @@ __all__ = [
     "UnknownModelWarning",
     "get_spec",
     "list_specs",
+    "register_model",
+    "unknown_spec",
 ]
 
-ThinkingKind = Literal["hybrid", "only"]
-GroundingCoordinates = Literal["relative", "absolute"]
+KNOWN_MODELS: tuple[str, ...] = NAMES
 
 
 class UnknownModelWarning(UserWarning):
-    """A model name the catalog does not know; the permissive default spec is used."""
+    """A model name the catalog does not know; the safe unknown spec is used."""
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Capabilities and limits of one model family."""
-
-    name: str
-    """The name as given by the caller (the family name for catalog entries)."""
-    family: str
-    """The catalog family the name resolved to (`"unknown"` when it did not)."""
-    thinking: ThinkingKind
-    """`hybrid`: `enable_thinking` toggles reasoning; `only`: the model always reasons."""
-    thinking_default: bool
-    """Whether the model reasons when `enable_thinking` is not sent."""
-    stream_only: bool
-    """The API rejects non-streaming requests (QVQ)."""
-    supports_tools: bool
-    supports_json_mode: bool
-    """JSON mode / structured output (never in thinking mode)."""
-    supports_thinking_budget: bool
-    context_window: int
-    max_input_tokens: int
-    max_output_tokens: int
-    max_reasoning_tokens: int | None
-    """Maximum chain-of-thought length, also the largest accepted `thinking_budget`."""
-    pixel_unit: int
-    """Side of one vision token in pixels: 32 for Qwen3-VL, 28 for QVQ."""
-    default_max_pixels: int
-    high_res_max_pixels: int
-    grounding: GroundingCoordinates | None = None
-    """How boxes and points in answers are expressed: `relative` on a 0-1000 grid of the image, or
-    `absolute` pixels of the image as the server resized it; None when no source says."""
-    known: bool = True
-
-    @property
-    def thinking_only(self) -> bool:
-        return self.thinking == "only"
-
-    def thinking_enabled(self, enable_thinking: bool | None) -> bool:
-        """Whether a request with this `enable_thinking` value runs in thinking mode."""
-        if self.thinking == "only":
-            return True
-        return self.thinking_default if enable_thinking is None else enable_thinking
-
-
-_QWEN3_VL = ModelSpec(
-    name="qwen3-vl-plus",
-    family="qwen3-vl-plus",
-    thinking="hybrid",
-    thinking_default=False,
-    stream_only=False,
-    supports_tools=True,
-    supports_json_mode=True,
-    supports_thinking_budget=True,
-    context_window=262_144,
-    max_input_tokens=258_048,
-    max_output_tokens=32_768,
-    max_reasoning_tokens=81_920,
-    pixel_unit=32,
-    default_max_pixels=2560 * 32 * 32,  # 2,560 tokens
-    high_res_max_pixels=16384 * 32 * 32,  # 16,384 tokens
-    # Relative 0-1000 grid: QwenLM/Qwen3-VL README and cookbooks/spatial_understanding.ipynb.
-    grounding="relative",
-)
-
-
-def _qwen3_vl_hybrid(name: str) -> ModelSpec:
-    return replace(_QWEN3_VL, name=name, family=name)
-
-
-def _qwen3_vl_thinking(name: str) -> ModelSpec:
-    # The open-weight thinking models: smaller context, always think, no JSON mode (thinking forbids it).
-    return replace(
-        _QWEN3_VL,
-        name=name,
-        family=name,
-        thinking="only",
-        thinking_default=True,
-        supports_json_mode=False,
-        context_window=131_072,
-        max_input_tokens=126_976,
-    )
-
-
-def _qvq(name: str) -> ModelSpec:
-    # Qwen2.5-VL based: 28-px tokens, 1,280-token default budget, streaming only, no tools.
-    return replace(
-        _qwen3_vl_thinking(name),
-        stream_only=True,
-        supports_tools=False,
-        supports_thinking_budget=False,
-        max_input_tokens=106_496,
-        max_output_tokens=8_192,
-        max_reasoning_tokens=16_384,
-        pixel_unit=28,
-        default_max_pixels=1280 * 28 * 28,
-        high_res_max_pixels=16384 * 28 * 28,
-        # Qwen2.5-VL era: absolute pixels of the image as the server resized it (maintainer answer,
-        # QwenLM/Qwen3-VL#676).
-        grounding="absolute",
-    )
-
-
-_FAMILIES: dict[str, ModelSpec] = {
-    spec.family: spec
-    for spec in (
-        _qwen3_vl_hybrid("qwen3-vl-plus"),
-        _qwen3_vl_hybrid("qwen3-vl-flash"),
-        _qwen3_vl_thinking("qwen3-vl-235b-a22b-thinking"),
-        _qwen3_vl_thinking("qwen3-vl-32b-thinking"),
-        _qwen3_vl_thinking("qwen3-vl-30b-a3b-thinking"),
-        _qwen3_vl_thinking("qwen3-vl-8b-thinking"),
-        _qvq("qvq-max"),
-        _qvq("qvq-plus"),
-    )
-}
-
-KNOWN_MODELS: tuple[str, ...] = (
-    "qwen3-vl-plus",
-    "qwen3-vl-plus-2025-09-23",
-    "qwen3-vl-plus-2025-12-19",
-    "qwen3-vl-flash",
-    "qwen3-vl-flash-2025-10-15",
-    "qwen3-vl-flash-us",
-    "qwen3-vl-flash-2025-10-15-us",
-    "qwen3-vl-235b-a22b-thinking",
-    "qwen3-vl-32b-thinking",
-    "qwen3-vl-30b-a3b-thinking",
-    "qwen3-vl-8b-thinking",
-    "qvq-max",
-    "qvq-max-latest",
-    "qvq-max-2025-03-25",
-    "qvq-max-2025-05-15",
-    "qvq-plus",
-    "qvq-plus-latest",
-    "qvq-plus-2025-05-15",
-)
-"""Every model name the Model Studio visual-reasoning guide lists."""
-
-_SUFFIX = re.compile(r"(?:-latest|-\d{4}-\d{2}-\d{2})?(?:-us)?$")
-
-_PERMISSIVE = replace(
-    _QWEN3_VL,
+_UNKNOWN = ModelSpec(
     name="",
     family="unknown",
-    max_input_tokens=262_144,
-    max_reasoning_tokens=None,  # no local budget check: the server decides
-    grounding=None,
+    thinking="hybrid",
+    thinking_default=None,
+    stream_only=False,
+    supports_tools=None,
+    supports_json_mode=None,
+    supports_thinking_budget=None,
+    supports_preserve_thinking=None,
+    context_window=None,
+    max_input_tokens=None,
+    max_input_tokens_non_thinking=None,
+    max_output_tokens=None,
+    max_reasoning_tokens=None,
+    pixel_unit=32,  # every current family but QVQ; only used to size images within the largest budget
+    default_max_pixels=None,
+    high_res_max_pixels=None,
     known=False,
 )
+
+_SUFFIX = re.compile(r"(?:-latest|-\d{4}-\d{2}-\d{2})?(?:-us)?$")
+_REGISTERED: dict[str, ModelSpec] = {}
+_LOCK = threading.Lock()
+
+
+def unknown_spec(name: str) -> ModelSpec:
+    """The spec for a name nothing is known about (what `get_spec` returns for one)."""
+    return replace(_UNKNOWN, name=name)
 
 
 def _family_of(name: str) -> str | None:
     # Self-hosted servers use Hugging Face ids ("Qwen/Qwen3-VL-8B-Thinking"); the part after "/" counts.
     lowered = name.strip().lower().rsplit("/", 1)[-1]
-    if lowered in _FAMILIES:
+    if lowered in FAMILIES:
         return lowered
     stripped = _SUFFIX.sub("", lowered, count=1)
-    return stripped if stripped in _FAMILIES else None
+    return stripped if stripped in FAMILIES else None
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=1024)
 def _lookup(name: str) -> ModelSpec:
+    registered = _REGISTERED.get(name)
+    if registered is not None:
+        return registered
     family = _family_of(name)
     if family is None:
-        return replace(_PERMISSIVE, name=name)
-    spec = _FAMILIES[family]
+        return unknown_spec(name)
+    spec = FAMILIES[family]
     return spec if spec.name == name else replace(spec, name=name)
 
 
-@functools.lru_cache(maxsize=512)
+def register_model(spec: ModelSpec | str, *, like: str | None = None, **changes: Any) -> ModelSpec:
+    """Describe a model the catalog does not know (or correct one it does); returns the spec used.
+
+        register_model(ModelSpec(name="my-vl", family="my-vl", ...))      # a whole spec
+        register_model("qwen3.6-plus-2026-11-01", like="qwen3.6-plus")      # a new snapshot
+        register_model("qwen3.6-plus", max_output_tokens=65_536)            # one fact changed
+
+    Registrations win over the catalog for exactly that name, process-wide.
+    """
+    if isinstance(spec, ModelSpec):
+        if like is not None:
+            raise ValueError("register_model: pass either a ModelSpec or a name with like=, not both.")
+        new = replace(spec, **changes) if changes else spec
+    else:
+        base = get_spec(like if like is not None else spec, warn=False)
+        if not base.known and like is not None:
+            raise ValueError(f"register_model: like={like!r} is not a catalog model; use one of KNOWN_MODELS.")
+        new = replace(base, name=spec, known=True, **changes)
+        if not base.known:
+            new = replace(new, family=spec)
+    with _LOCK:
+        _REGISTERED[new.name] = new
+        _lookup.cache_clear()
+        _warned.clear()
+    return new
+
+
+_FRAMEWORK_PREFIXES = (
+    "qwen_vl_core",
+    "langchain_qwen_vl",
+    "llama_index_qwen_vl",
+    "langchain_core",
+    "langchain",
+    "langgraph",
+    "llama_index",
+    "pydantic",
+    "workflows",
+)
+
+
+def _caller_stacklevel() -> int:
+    """The stack level of the first frame outside this library and the frameworks (the user's line)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(_FRAMEWORK_PREFIXES) and module not in ("functools", "contextlib"):
+            return level
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return 2
+
+
+_warned: set[str] = set()
+
+
 def _warn_unknown(name: str) -> None:
+    with _LOCK:
+        if name in _warned:
+            return
+        _warned.add(name)
+    close = difflib.get_close_matches(name.lower(), KNOWN_MODELS, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     warnings.warn(
-        f"Model {name!r} is not in the qwen-vl catalog; no capability checks are applied "
-        "(thinking, streaming-only, tool and JSON-mode rules are left to the server).",
+        f"Model {name!r} is not in the qwen-vl catalog, so nothing about it is assumed: every call streams, "
+        "thinking_budget and input sizes are left to the server, images are not downscaled below the "
+        "high-resolution budget, and forced tool choice or JSON mode send enable_thinking=false."
+        f"{hint} Describe it with qwen_vl_core.register_model(...) (like='qwen3.6-plus' for a new snapshot of a "
+        "known family) or the adapter's model_spec=.",
         UnknownModelWarning,
-        stacklevel=4,
+        stacklevel=_caller_stacklevel(),
     )
 
 
 def get_spec(name: str, *, warn: bool = True) -> ModelSpec:
-    """The spec for a model name; an unknown name gets a permissive spec and, once, a warning."""
+    """The spec for a model name; an unknown name gets the unknown spec and, once, a warning."""
     spec = _lookup(name)
     if warn and not spec.known:
         _warn_unknown(name)
@@ -218,5 +176,6 @@ def get_spec(name: str, *, warn: bool = True) -> ModelSpec:
 
 
 def list_specs() -> list[ModelSpec]:
-    """Specs for every model name the guide lists, in catalog order."""
-    return [get_spec(name) for name in KNOWN_MODELS]
+    """Specs for every model name the docs list, in catalog order, then the registered ones."""
+    names = [*KNOWN_MODELS, *(n for n in _REGISTERED if n not in KNOWN_MODELS)]
+    return [get_spec(name) for name in names]

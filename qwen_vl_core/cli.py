@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .batch.cli import add_batch_parser, run_batch_command
-from .catalog import get_spec, list_specs
+from .catalog import ModelSpec, get_spec, list_specs
 from .client import QwenVLClient
 from .errors import MissingAPIKeyError, QwenVLError
 from .events import ReasoningDelta, TextDelta, Usage, UsageUpdate
@@ -146,7 +146,8 @@ def _estimate(args: argparse.Namespace, out: TextIO) -> int:
         )
         total += tokens
     _table(rows, out)
-    out.write(f"total: {total:,} image tokens for {spec.name} (max input {spec.max_input_tokens:,})\n")
+    limit = f"{spec.max_input_tokens:,}" if spec.max_input_tokens is not None else "unknown"
+    out.write(f"total: {total:,} image tokens for {spec.name} (max input {limit})\n")
     return 0
 
 
@@ -156,7 +157,25 @@ def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
+def _yes_no(value: bool | None) -> str:
+    return "?" if value is None else "yes" if value else "no"
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _thinking_label(spec: ModelSpec) -> str:
+    if spec.thinking == "only":
+        return "always"
+    if spec.thinking == "none":
+        return "never"
+    default = {True: "on", False: "off", None: "?"}[spec.thinking_default]
+    return f"toggle ({default})"
+
+
 def _models(out: TextIO) -> int:
+    """The catalog; `?` is a fact no source gives (the library then assumes nothing)."""
     header = (
         "model",
         "thinking",
@@ -174,14 +193,14 @@ def _models(out: TextIO) -> int:
         rows.append(
             (
                 s.name,
-                "always" if s.thinking_only else "toggle (off)",
+                _thinking_label(s),
                 "yes" if s.stream_only else "no",
-                "yes" if s.supports_tools else "no",
-                "yes" if s.supports_json_mode else "no",
-                f"{s.context_window:,}",
-                f"{s.max_input_tokens:,}",
-                f"{s.max_output_tokens:,}",
-                f"{s.max_reasoning_tokens:,}" if s.max_reasoning_tokens else "-",
+                _yes_no(s.supports_tools),
+                _yes_no(s.supports_json_mode),
+                _count(s.context_window),
+                _count(s.max_input_tokens),
+                _count(s.max_output_tokens),
+                _count(s.max_reasoning_tokens) if s.thinking != "none" else "-",
                 str(s.pixel_unit),
             )
         )

@@ -168,7 +168,7 @@ class QwenVLClient:
         return self._call(request, stream=stream).resolved
 
     def _call(self, request: ChatRequest, *, stream: bool) -> _Call:
-        spec = get_spec(request.model)
+        spec = request.model_spec or get_spec(request.model)
         resolved = apply_policies(request, spec, stream=stream, server=self._traits)
         check_urls(request.messages)
         return _Call(spec, resolved)
@@ -182,7 +182,9 @@ class QwenVLClient:
         """Media checked and sized (positions in errors are the caller's), then the wire body."""
         resolved = call.resolved
         request = with_fetched_images(resolved.request, fetched) if fetched else resolved.request
-        prepared = prepare_media(request, call.spec, downscale=self.options.downscale_images)
+        prepared = prepare_media(
+            request, call.spec, downscale=self.options.downscale_images, thinking=resolved.thinking
+        )
         if prepared is not resolved.request:
             resolved = replace(resolved, messages=resolve_messages(prepared))
         return self.wire.serialize(resolved)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .catalog import ModelSpec, get_spec
+from .catalog import ModelSpec
 from .client import QwenVLClient
-from .policies import check_thinking
+from .policies import check_preserve_thinking, check_thinking
 from .settings import ClientOptions, RequestSettings
 
 __all__ = ["ClientCache", "check_settings"]
@@ -60,7 +60,8 @@ class ClientCache:
 
 
 def check_settings(settings: RequestSettings) -> ModelSpec:
-    """The construction-time checks: the model's thinking options (an unknown name warns, once)."""
-    spec = get_spec(settings.model)
+    """The construction-time checks the first call would make (an unknown name warns, once)."""
+    spec = settings.spec()
     check_thinking(spec, settings.enable_thinking, settings.thinking_budget)
+    check_preserve_thinking(spec, settings.preserve_thinking)
     return spec

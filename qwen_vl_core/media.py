@@ -246,18 +246,25 @@ def estimate_request_tokens(request: ChatRequest, spec: ModelSpec) -> int:
     return plan.media_tokens + plan.text_tokens
 
 
-def prepare_media(request: ChatRequest, spec: ModelSpec, *, downscale: bool = True) -> ChatRequest:
-    """Check, size and encode every image and video; ValueError (naming the input) before anything is sent."""
+def prepare_media(
+    request: ChatRequest, spec: ModelSpec, *, downscale: bool = True, thinking: bool | None = None
+) -> ChatRequest:
+    """Check, size and encode every image and video; ValueError (naming the input) before anything is sent.
+
+    `thinking` (the call's mode, None: unknown) picks the model's input limit where the modes differ;
+    an input limit no source gives is not checked here (the server judges).
+    """
     if not any(not isinstance(p, TextPart) for m in request.messages for p in m.content):
         return request  # the common text-only turn costs nothing
     plan = _Plan(spec, bool(request.vl_high_resolution_images), downscale)
     for m, message in enumerate(request.messages, 1):
         plan.inspect_message(m, message)
     estimate = plan.media_tokens + plan.text_tokens
-    if estimate > spec.max_input_tokens:
+    limit = spec.input_limit(thinking)
+    if limit is not None and estimate > limit:
         raise ValueError(
             f"The request is estimated at {estimate:,} input tokens ({plan.media_tokens:,} for images and video), "
-            f"over {spec.name}'s maximum input of {spec.max_input_tokens:,} (the API would answer 'Range of input "
+            f"over {spec.name}'s maximum input of {limit:,} (the API would answer 'Range of input "
             "length'). Send fewer or smaller images, or set lower max_pixels."
         )
     done = {key: _finish_image(item) for key, item in plan.items.items()}

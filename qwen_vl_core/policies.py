@@ -31,6 +31,7 @@ __all__ = [
     "ServerTraits",
     "apply_policies",
     "check_json_mode",
+    "check_preserve_thinking",
     "check_thinking",
     "check_tools",
     "ensure_json_instruction",
@@ -63,8 +64,8 @@ class ResolvedRequest:
 
     request: ChatRequest
     messages: tuple[Message, ...]
-    thinking: bool
-    """Whether the call runs in thinking mode."""
+    thinking: bool | None
+    """Whether the call runs in thinking mode (None: the model's default is unknown)."""
     send_enable_thinking: bool | None
     """The `enable_thinking` value to put on the wire, or None to leave it out."""
     stream: bool
@@ -78,19 +79,27 @@ class ResolvedRequest:
 
 
 def check_thinking(spec: ModelSpec, enable: bool | None, budget: int | None) -> None:
-    """The thinking options a model accepts; ValueError with the fix. Run at construction and per call."""
+    """The thinking options a model accepts; ValueError with the fix. Run at construction and per call.
+
+    Unknown facts (an unknown model, or a budget range no page gives) are left to the server.
+    """
     if spec.thinking_only and enable is False:
         raise ValueError(
             f"{spec.name} is a thinking-only model: enable_thinking=False is not allowed (the API "
             "rejects it). Leave enable_thinking unset, or use a hybrid model such as qwen3-vl-plus."
         )
+    if spec.thinking == "none" and enable:
+        raise ValueError(
+            f"{spec.name} does not think: the API rejects enable_thinking=True for it "
+            "(InvalidParameter.NotSupportEnableThinking). Remove it, or use a thinking model such as qwen3.6-plus."
+        )
     if budget is None:
         return
     if isinstance(budget, bool) or not isinstance(budget, int):
         raise ValueError(f"thinking_budget must be a whole number of tokens; got {budget!r}.")
-    if not spec.supports_thinking_budget:
-        raise ValueError(f"{spec.name} has no thinking_budget; remove it (only Qwen3-VL models take one).")
-    if not spec.thinking_enabled(enable):
+    if spec.supports_thinking_budget is False:
+        raise ValueError(f"{spec.name} has no thinking_budget; remove it (Qwen3-VL and later models take one).")
+    if spec.thinking_enabled(enable) is False:
         raise ValueError(
             f"thinking_budget={budget} was given but thinking is off for {spec.name}; "
             "set enable_thinking=True or remove thinking_budget."
@@ -104,9 +113,18 @@ def check_thinking(spec: ModelSpec, enable: bool | None, budget: int | None) -> 
         )
 
 
+def check_preserve_thinking(spec: ModelSpec, preserve: bool) -> None:
+    """`preserve_thinking` needs a model that takes it (unknown: sent, the server judges)."""
+    if preserve and spec.supports_preserve_thinking is False:
+        raise ValueError(
+            f"{spec.name} does not take preserve_thinking (the docs list qwen3.6-plus, qwen3.7-plus and "
+            "qwen3.7-flash); remove it."
+        )
+
+
 def check_tools(spec: ModelSpec, what: str = "tool calling") -> None:
-    """Tools need a model that calls them."""
-    if not spec.supports_tools:
+    """Tools need a model that calls them (unknown: sent, the server judges)."""
+    if spec.supports_tools is False:
         raise ValueError(
             f"{spec.name} does not support tool calling, so {what} cannot work; use a Qwen3-VL model for "
             "tools (with QVQ, LlamaIndex's ReActAgent drives tools through the prompt)."
@@ -115,7 +133,7 @@ def check_tools(spec: ModelSpec, what: str = "tool calling") -> None:
 
 def check_json_mode(spec: ModelSpec, what: str = "JSON mode") -> None:
     """JSON mode (`response_format`, structured output by JSON) needs a model that has it."""
-    if not spec.supports_json_mode:
+    if spec.supports_json_mode is False:
         raise ValueError(
             f"{spec.name} has no JSON mode (thinking-only and QVQ models reject response_format), so "
             f"{what} cannot work; use a hybrid model such as qwen3-vl-plus, or structured output by "
@@ -133,11 +151,11 @@ def _json_type(request: ChatRequest) -> object:
     return rf.get("type") if rf is not None else None
 
 
-def _resolve_thinking(request: ChatRequest, spec: ModelSpec) -> tuple[ChatRequest, bool]:
-    """Rule 4; returns the (maybe updated) request and whether the call thinks."""
+def _resolve_thinking(request: ChatRequest, spec: ModelSpec) -> tuple[ChatRequest, bool | None]:
+    """Rule 4; returns the (maybe updated) request and whether the call thinks (None: unknown)."""
     thinking = spec.thinking_enabled(request.thinking.enable)
     forced, json_mode = _forces_tool(request), _json_type(request) in ("json_object", "json_schema")
-    if not thinking or not (forced or json_mode):
+    if thinking is False or not (forced or json_mode):
         return request, thinking
     what = " and ".join(w for w, hit in (("forced tool_choice", forced), ("JSON mode", json_mode)) if hit)
     if not spec.thinking_only:
@@ -203,7 +221,7 @@ def normalize_messages(request: ChatRequest, messages: tuple[Message, ...] | Non
             # The API only takes a system message first; a later one (LlamaIndex agents add one on
             # early stopping) goes in as user text.
             message = Message("user", message.content)
-        if message.reasoning is not None:
+        if message.reasoning is not None and not request.preserve_thinking:
             message = replace(message, reasoning=None)
         if message.role == "user" and rest and rest[-1].role == "user" and not rest[-1].tool_calls:
             rest[-1] = Message("user", _join(rest[-1].content, message.content))
@@ -234,9 +252,12 @@ def resolve_messages(request: ChatRequest) -> tuple[Message, ...]:
 
 
 def _send_enable_thinking(spec: ModelSpec, enable: bool | None) -> bool | None:
-    # Thinking-only models reason anyway; only an explicit True is echoed (never for QVQ).
+    # Thinking-only models reason anyway; only an explicit True is echoed (never for QVQ). Models
+    # that never think reject the parameter.
     if spec.thinking_only:
         return True if spec.supports_thinking_budget and enable else None
+    if spec.thinking == "none":
+        return None
     return enable
 
 
@@ -250,6 +271,7 @@ def apply_policies(
     """
     server = server or ServerTraits()
     check_thinking(spec, request.thinking.enable, request.thinking.budget)
+    check_preserve_thinking(spec, request.preserve_thinking)
     if request.tools:
         check_tools(spec)
     json_type = _json_type(request)
@@ -271,7 +293,9 @@ def apply_policies(
         messages=resolve_messages(request),
         thinking=thinking,
         send_enable_thinking=_send_enable_thinking(spec, enable),
-        stream=not batch and (stream or spec.stream_only or thinking),
+        # Thinking (or not knowing whether the model thinks) streams: long reasoning meets the
+        # non-streaming timeout, and some models refuse non-streaming thinking calls.
+        stream=not batch and (stream or spec.stream_only or thinking is not False),
         chat_template=via_template if via_template is not None else self_hosted and not server.native,
         split_think_tags=split if split is not None else self_hosted and spec.thinking_only,
         send_tool_strict=send_strict,

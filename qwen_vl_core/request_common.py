@@ -55,6 +55,8 @@ def request_params(resolved: ResolvedRequest) -> dict[str, Any]:
         params["enable_thinking"] = resolved.send_enable_thinking
     if request.thinking.budget is not None:
         params["thinking_budget"] = request.thinking.budget
+    if request.preserve_thinking:
+        params["preserve_thinking"] = True
     if request.vl_high_resolution_images is not None:
         params["vl_high_resolution_images"] = request.vl_high_resolution_images
     if request.extra_body:

@@ -42,8 +42,10 @@ def _content(parts: tuple[Part, ...]) -> str | list[dict[str, Any]]:
 
 
 def compat_message(message: Message) -> dict[str, Any]:
-    """One history message; reasoning of earlier turns is never included."""
+    """One history message; an earlier turn's reasoning only when the policies kept it (`preserve_thinking`)."""
     out: dict[str, Any] = {"role": message.role, "content": _content(message.content)}
+    if message.role == "assistant" and message.reasoning:
+        out["reasoning_content"] = message.reasoning
     if message.role == "assistant" and message.tool_calls:
         out["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

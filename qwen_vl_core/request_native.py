@@ -42,9 +42,12 @@ def native_part(part: Part) -> dict[str, Any]:
 
 
 def native_message(message: Message) -> dict[str, Any]:
-    """One history message; content is a list of modal items, reasoning is never included."""
+    """One history message; content is a list of modal items; an earlier turn's reasoning only when
+    the policies kept it (`preserve_thinking`)."""
     content: Any = [native_part(p) for p in message.content if not (isinstance(p, TextPart) and not p.text)]
     out: dict[str, Any] = {"role": message.role, "content": content}
+    if message.role == "assistant" and message.reasoning:
+        out["reasoning_content"] = message.reasoning
     if message.role == "assistant" and message.tool_calls:
         if not content:
             out["content"] = ""  # as the recorded tool-call history sends it

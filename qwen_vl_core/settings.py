@@ -19,6 +19,7 @@ from typing import Any, ClassVar, get_args
 
 from pydantic import SecretStr
 
+from .catalog import ModelSpec, get_spec
 from .regions import Protocol, resolve_endpoint
 from .tools import parse_tool_choice, tool_specs
 from .types import (
@@ -116,8 +117,12 @@ class RequestSettings:
     vl_high_resolution_images: bool | None = None
     parallel_tool_calls: bool | None = None
     system_message_mode: SystemMessageMode = "auto"
+    preserve_thinking: bool = False
+    """Send earlier turns' reasoning back with the history (models that take `preserve_thinking`)."""
     extra_body: Mapping[str, Any] | None = None
     """Any other body key, merged last (per call: merged over these, key by key)."""
+    model_spec: ModelSpec | None = None
+    """What to assume about `model` instead of the catalog (a per-call `model=` drops it)."""
     # Per call only (bound by bind_tools / with_structured_output / chat_with_tools):
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice | None = None
@@ -159,6 +164,8 @@ class RequestSettings:
                 f"{sorted(self.CALL_OPTIONS)}. Put other API parameters in extra_body={{...}}."
             )
         changes = dict(options)
+        if "model" in changes and "model_spec" not in changes and changes["model"] != self.model:
+            changes["model_spec"] = None  # the spec described the adapter's own model
         if "extra_body" in changes and changes["extra_body"] and self.extra_body:
             changes["extra_body"] = {**self.extra_body, **changes["extra_body"]}
         if "tools" in changes:
@@ -194,7 +201,13 @@ class RequestSettings:
             system_message_mode=self.system_message_mode,
             extra_body=self.extra_body or None,
             allow_tool_choice_fallback=self.allow_tool_choice_fallback,
+            preserve_thinking=self.preserve_thinking,
+            model_spec=self.model_spec,
         )
+
+    def spec(self) -> ModelSpec:
+        """The spec these settings assume for `model` (`model_spec`, else the catalog's)."""
+        return self.model_spec or get_spec(self.model)
 
 
 _PER_CALL_ONLY = ("tools", "tool_choice", "response_format", "allow_tool_choice_fallback")

@@ -73,14 +73,15 @@ def image_budget(model: str | ModelSpec, *, high_res: bool = False, max_pixels: 
 
     With `vl_high_resolution_images` the cap is 16,384 tokens and `max_pixels` is ignored; otherwise
     it is the larger of the default cap (2,560 tokens for Qwen3-VL, 1,280 for QVQ) and `max_pixels`,
-    as the vision guide states.
+    as the vision guide states. A budget no source gives is taken as the largest one, so nothing is
+    thrown away that the model might use.
     """
     spec = _spec(model)
     factor = spec.pixel_unit
     if high_res:
-        cap = spec.high_res_max_pixels
+        cap = spec.sizing_high_res_pixels
     else:
-        cap = min(max(spec.default_max_pixels, max_pixels or 0), spec.high_res_max_pixels)
+        cap = min(max(spec.sizing_max_pixels, max_pixels or 0), spec.sizing_high_res_pixels)
     return ImageBudget(factor, MIN_IMAGE_TOKENS * factor * factor, cap)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from .catalog_types import ModelSpec
+
 __all__ = [
     "ChatRequest",
     "FunctionChoice",
@@ -111,7 +113,7 @@ class Message:
     tool_call_id: str | None = None
     """For role `tool`: the id of the call this message answers."""
     reasoning: str | None = None
-    """Reasoning of an earlier assistant turn; kept for the caller, never sent back."""
+    """Reasoning of an earlier assistant turn; sent back only with `preserve_thinking`."""
 
     @property
     def text(self) -> str:
@@ -177,3 +179,7 @@ class ChatRequest:
     allow_tool_choice_fallback: bool = False
     """When the model cannot honour a forced `tool_choice` (it always thinks), send `auto` and
     warn instead of raising; structured-output helpers set it and check the answer themselves."""
+    preserve_thinking: bool = False
+    """Send earlier assistant turns' reasoning back (`reasoning_content`) with `preserve_thinking`."""
+    model_spec: ModelSpec | None = None
+    """What to assume about `model` instead of the catalog's entry (an adapter's `model_spec=`)."""

@@ -374,7 +374,7 @@ def test_forced_choice_on_a_thinking_only_model(
         (
             "qvq-max",
             {"thinking_budget": 100},
-            "qvq-max has no thinking_budget; remove it (only Qwen3-VL models take one).",
+            "qvq-max has no thinking_budget; remove it (Qwen3-VL and later models take one).",
         ),
         (
             "qwen3-vl-plus",

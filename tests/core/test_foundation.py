@@ -59,7 +59,7 @@ def test_catalog_facts() -> None:
     assert (thinker.thinking, thinker.supports_tools, thinker.supports_json_mode) == ("only", True, False)
     assert (qvq.stream_only, qvq.supports_tools, qvq.supports_thinking_budget) == (True, False, False)
     assert (qvq.pixel_unit, qvq.default_max_pixels, qvq.high_res_max_pixels) == (28, 1_003_520, 12_845_056)
-    assert len(KNOWN_MODELS) == 18
+    assert len(KNOWN_MODELS) == 41
     assert all(get_spec(name).known for name in KNOWN_MODELS)
 
 
@@ -201,7 +201,7 @@ def test_cli_models_lists_every_catalog_name() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].split()[:3] == ["model", "thinking", "stream-only"]
     assert [line.split()[0] for line in lines[1:]] == list(KNOWN_MODELS)
-    assert lines[12].split() == ["qvq-max", "always", "yes", "no", "no", "131,072", "106,496", "8,192", "16,384", "28"]
+    assert lines[17].split() == ["qvq-max", "always", "yes", "no", "no", "131,072", "106,496", "8,192", "16,384", "28"]
 
 
 def test_cli_ask_streams_thinking_then_answer(tmp_path) -> None:

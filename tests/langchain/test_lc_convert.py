@@ -154,6 +154,7 @@ def test_history_maps_every_role_and_keeps_order() -> None:
                 ToolCall("call_1", "area", '{"w": 3, "h": "\\u56db"}'),
                 ToolCall("call_2", "bad", '{"x": '),
             ),
+            reasoning="secret",  # kept for the policies, which send it back only with preserve_thinking
         ),
         Message("tool", (TextPart("12"),), tool_call_id="call_1"),
         Message("tool", (TextPart("err"),), tool_call_id="call_2"),
@@ -161,6 +162,20 @@ def test_history_maps_every_role_and_keeps_order() -> None:
         Message("assistant", (TextPart("ok"),)),
     )
     assert messages == before
+
+
+def test_reasoning_of_an_earlier_turn_from_blocks_or_additional_kwargs() -> None:
+    blocks = AIMessage(
+        content=[{"type": "reasoning", "reasoning": "Look "}, {"type": "reasoning", "reasoning": "closer."}]
+    )
+    assert convert_messages([HumanMessage("hi"), blocks])[1].reasoning == "Look closer."
+    thinking = AIMessage(content=[{"type": "thinking", "thinking": "Hm."}, {"type": "text", "text": "Two."}])
+    assert convert_messages([HumanMessage("hi"), thinking])[1] == Message(
+        "assistant", (TextPart("Two."),), reasoning="Hm."
+    )
+    kwargs = AIMessage(content="Two.", additional_kwargs={"reasoning_content": "Counted."})
+    assert convert_messages([HumanMessage("hi"), kwargs])[1].reasoning == "Counted."
+    assert convert_messages([HumanMessage("hi"), AIMessage("Two.")])[1].reasoning is None
 
 
 def test_anthropic_style_tool_use_blocks_in_history_are_skipped() -> None:
