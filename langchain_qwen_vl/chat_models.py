@@ -121,7 +121,10 @@ class ChatQwenVL(BaseChatModel):
     )
     """DashScope key; defaults to `DASHSCOPE_API_KEY`, which is only ever sent to DashScope hosts."""
     region: str | None = None
-    """`intl` (Singapore, default), `us` (Virginia) or `cn` (Beijing); `DASHSCOPE_REGION` if unset."""
+    """`intl` (Singapore, default), `us` (Virginia), `cn` (Beijing), `hk` (Hong Kong), `eu` (Frankfurt) or
+    `jp` (Tokyo), or a region id such as `ap-southeast-1`; `DASHSCOPE_REGION` if unset."""
+    workspace_id: str | None = None
+    """A Model Studio workspace id: the region's workspace domain (needed for Frankfurt and Tokyo)."""
     base_url: str | None = None
     """An explicit base URL (workspace host, proxy, self-hosted server): the protocol's root."""
     protocol: Literal["openai", "dashscope"] = "openai"

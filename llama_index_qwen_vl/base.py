@@ -100,7 +100,12 @@ class QwenVL(FunctionCallingLLM):
         repr=False,
         description="DashScope API key; defaults to DASHSCOPE_API_KEY (only ever sent to DashScope hosts).",
     )
-    region: str | None = Field(default=None, description="Model Studio region, e.g. 'intl' or 'cn'.")
+    region: str | None = Field(
+        default=None, description="Model Studio region: intl, us, cn, hk, eu, jp (or a region id)."
+    )
+    workspace_id: str | None = Field(
+        default=None, description="A Model Studio workspace id: the region's workspace domain (Frankfurt, Tokyo)."
+    )
     base_url: str | None = Field(default=None, description="Override the endpoint (emulator, proxy, vLLM).")
     protocol: Literal["openai", "dashscope"] = Field(
         default="openai", description="Wire protocol: OpenAI-compatible mode or DashScope's native API."

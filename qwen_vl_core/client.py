@@ -126,7 +126,10 @@ class QwenVLClient:
             options = replace(options, **settings)
         self.options = options
         self.endpoint: Endpoint = resolve_endpoint(
-            region=options.region, base_url=options.base_url, protocol=options.protocol
+            region=options.region,
+            base_url=options.base_url,
+            protocol=options.protocol,
+            workspace_id=options.workspace_id,
         )
         self.wire: WireProtocol = PROTOCOLS[self.endpoint.protocol]
         self._traits = ServerTraits(

@@ -55,6 +55,8 @@ class ClientOptions:
     api_key: SecretStr | None = field(default=None, repr=False)
     """An explicit key; None uses `DASHSCOPE_API_KEY`, which only ever goes to Model Studio hosts."""
     region: str | None = None
+    workspace_id: str | None = None
+    """A Model Studio workspace id: the region's workspace domain instead of its shared host."""
     base_url: str | None = None
     protocol: Protocol = "openai"
     timeout: float | None = DEFAULT_TIMEOUT
@@ -78,7 +80,8 @@ class ClientOptions:
             raise ValueError(
                 f"protocol must be 'openai' (compatible mode) or 'dashscope' (native); got {self.protocol!r}."
             )
-        resolve_endpoint(region=self.region, base_url=self.base_url, protocol=self.protocol, env={})
+        if self.base_url is None:  # the endpoint is validated now, but the environment is read at use
+            resolve_endpoint(region=self.region or "intl", workspace_id=self.workspace_id, protocol=self.protocol)
         _positive_seconds("timeout", self.timeout, optional=True)
         _positive_seconds("connect_timeout", self.connect_timeout, optional=False)
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:

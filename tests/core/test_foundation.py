@@ -25,7 +25,7 @@ from qwen_vl_core import (
 )
 from qwen_vl_core.cli import main
 from qwen_vl_core.errors import error_from_body, parse_error_body
-from qwen_vl_core.regions import is_dashscope_host, resolve_api_key, resolve_endpoint
+from qwen_vl_core.regions import is_dashscope_host, region_of, resolve_api_key, resolve_endpoint
 from qwen_vl_core.testing import DashScopeEmulator, Reply
 
 
@@ -94,8 +94,54 @@ def test_regions_and_precedence() -> None:
     assert resolve_endpoint(base_url="http://localhost:8000/v1", region="cn", env=env).base_url == (
         "http://localhost:8000/v1"
     )
-    with pytest.raises(ValueError, match="Unknown region 'eu'"):
+    with pytest.raises(ValueError, match="Unknown region 'mars'"):
+        resolve_endpoint(region="mars", env={})
+
+
+@pytest.mark.parametrize(
+    ("region", "protocol", "url"),
+    [
+        ("hk", "openai", "https://cn-hongkong.dashscope.aliyuncs.com/compatible-mode/v1"),
+        ("cn-hongkong", "dashscope", "https://cn-hongkong.dashscope.aliyuncs.com/api/v1"),
+        ("ap-southeast-1", "openai", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"),
+    ],
+)
+def test_more_regions_by_name_or_id(region: str, protocol: str, url: str) -> None:
+    endpoint = resolve_endpoint(region=region, protocol=protocol, env={})  # type: ignore[arg-type]
+    assert endpoint.base_url == url
+    assert region_of(url) == endpoint.region
+    assert is_dashscope_host(url)
+
+
+@pytest.mark.parametrize(
+    ("region", "region_id"), [("eu", "eu-central-1"), ("jp", "ap-northeast-1"), ("cn", "cn-beijing")]
+)
+def test_workspace_domains(region: str, region_id: str) -> None:
+    endpoint = resolve_endpoint(region=region, workspace_id="ws-Abc123", protocol="dashscope", env={})
+    assert endpoint.base_url == f"https://ws-abc123.{region_id}.maas.aliyuncs.com/api/v1"
+    assert (endpoint.region, region_of(endpoint.base_url), is_dashscope_host(endpoint.base_url)) == (
+        region,
+        region,
+        True,
+    )
+
+
+def test_frankfurt_and_tokyo_need_a_workspace() -> None:
+    with pytest.raises(ValueError, match=r"^Frankfurt") as info:
         resolve_endpoint(region="eu", env={})
+    assert str(info.value) == (
+        "Frankfurt (eu) has no shared endpoint: pass workspace_id= (your Model Studio workspace id), or "
+        "base_url='https://{WorkspaceId}.eu-central-1.maas.aliyuncs.com/compatible-mode/v1'."
+    )
+    with pytest.raises(ValueError, match=r"^workspace_id must be a Model Studio workspace id"):
+        resolve_endpoint(region="jp", workspace_id="a.b/c", env={})
+
+
+def test_region_of_other_urls() -> None:
+    assert region_of("https://dashscope.aliyuncs.com/compatible-mode/v1") == "cn"
+    assert region_of("https://ws1.us-east-1.maas.aliyuncs.com/compatible-mode/v1") == "us"
+    assert region_of("https://ws1.mars-1.maas.aliyuncs.com/v1") is None
+    assert region_of("http://127.0.0.1:8000/v1") is None
 
 
 def test_dashscope_hosts() -> None:
