@@ -175,6 +175,29 @@ _BILLING = (
     "The account has an overdue bill or has not bought this model; settle it in the Alibaba Cloud "
     "billing console (retrying will not help)."
 )
+_DOWNLOAD = (
+    "The server could not fetch an image or video URL (private, expired, or not reachable from Alibaba "
+    "Cloud): use a public or signed URL, or set inline_remote_images=True to download images here and "
+    "send them inline."
+)
+_THINKING_CONFLICT = (
+    "This model was thinking: call it with enable_thinking=False (the library does so by itself for the "
+    "models it knows; describe this one with qwen_vl_core.register_model(...) or model_spec=)."
+)
+_NON_STREAM_THINKING = (
+    "Thinking calls must stream: use stream() (invoke()/chat() stream by themselves for the models "
+    "this library knows), or set enable_thinking=False."
+)
+_MESSAGE_HINTS = (
+    ("Failed to download multimodal content", _DOWNLOAD),
+    ("in thinking mode", _THINKING_CONFLICT),
+    ("not supported when enable_thinking is true", _THINKING_CONFLICT),
+    ("must be set to false for non-streaming calls", _NON_STREAM_THINKING),
+    ("only support stream call", _NON_STREAM_THINKING),
+)
+"""Hints for what users of the Qwen3.5+ models hit most (messages from the error-code page,
+help.aliyun.com/zh/model-studio/error-code, and the issue trackers in docs/models.md)."""
+
 _CODE_HINTS = {
     "data_inspection_failed": _INSPECTION,
     "DataInspectionFailed": _INSPECTION,
@@ -233,7 +256,11 @@ def error_from_payload(
     if isinstance(param, str) and param and param not in message:  # name the bad parameter
         message = f"{message} (parameter `{param}`)"
     cls: type[APIStatusError] = StreamError if mid_stream else _class_for(status, code, message)
-    hint = (_CODE_HINTS.get(code) if code else None) or _HINTS.get(cls)
+    hint = (
+        (_CODE_HINTS.get(code) if code else None)
+        or next((h for needle, h in _MESSAGE_HINTS if needle in message), None)
+        or _HINTS.get(cls)
+    )
     if hint and hint not in message:
         stop = "" if message.rstrip().endswith((".", "!", "?", ")", "。", "！", "？")) else "."
         message = f"{message}{stop} {hint}"

@@ -307,14 +307,27 @@ def _check_url(url: str, where: str) -> None:
         raise ValueError(f"{where}: unsupported URL {url[:80]!r}; use http(s)://, data:, file:// or a path.")
 
 
+VIDEO_FPS_RANGE = (0.1, 10.0)
+"""Frames sampled per second of a video file or frame list, on both protocols (DashScope API reference
+help.aliyun.com/zh/model-studio/qwen-api-via-dashscope and the OpenAI-compatible one)."""
+
+
 def check_urls(messages: tuple[Message, ...]) -> None:
     """The cheap, pure part of the media checks, run when a call is made (before any I/O): every
-    image and video is given by a kind of URL this library can send or read."""
+    image and video is given by a kind of URL this library can send or read, and a video's `fps`
+    is in the documented range."""
+    low, high = VIDEO_FPS_RANGE
     for m, message in enumerate(messages, 1):
         for p, part in enumerate(message.content, 1):
             if isinstance(part, ImagePart) and part.url is not None:
                 _check_url(part.url, f"Image {p} of message {m}")
             elif isinstance(part, VideoPart):
+                fps = part.fps
+                if fps is not None and (isinstance(fps, bool) or not low <= fps <= high):
+                    raise ValueError(
+                        f"Video {p} of message {m}: fps={fps!r} is outside the range the API takes ({low:g} to "
+                        f"{high:g} frames per second); the server samples 2 per second when fps is not given."
+                    )
                 if part.url is not None:
                     _check_url(part.url, f"Video {p} of message {m}")
                 for k, frame in enumerate(part.frames or (), 1):
