@@ -137,6 +137,13 @@ def _pillow(where: str, mime: str) -> Iterator[None]:
         except InvalidMediaError:
             raise
         except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, struct.error, EOFError, ...
+            from PIL import Image
+
+            if isinstance(exc, Image.DecompressionBombError):  # only when the application lowered Pillow's limit
+                raise InvalidMediaError(
+                    f"{where} is a {format_name(mime)} image over the pixel limit this application set in Pillow "
+                    f"(PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,}). Downscale it before sending."
+                ) from exc
             raise InvalidMediaError(
                 f"{where} is a {format_name(mime)} image that cannot be decoded ({type(exc).__name__}): the file is "
                 "damaged or uses a feature Pillow does not support. Re-save it as PNG or JPEG."

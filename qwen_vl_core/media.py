@@ -24,29 +24,23 @@ from .errors import InvalidMediaError
 from .formats import IMAGE_MIMES, MAGIC_BYTES, describe, detect_image_mime, detect_video_mime, format_name
 from .image_headers import image_problem, image_size
 from .imaging import MAX_IMAGE_PIXELS, can_decode, check_decodable, fit_image, pillow_available
-from .sources import (
+from .reading import (
     MAX_DATA_URL_BYTES,
     MAX_IMAGE_FILE_BYTES,
     MAX_VIDEO_FILE_BYTES,
     LocalFiles,
     base64_length,
-    bytes_to_data_url,
     check_inline,
     check_local_files,
     data_url_payload,
     decode_prefix,
-    image,
-    image_to_url,
     is_canonical_base64,
-    is_remote,
     read_image_source,
     read_video_file,
     refuse_size,
     source_label,
-    user_message,
-    video,
-    video_to_url,
 )
+from .sources import bytes_to_data_url, image, image_to_url, is_remote, user_message, video, video_to_url
 from .tokens import (
     MAX_ASPECT_RATIO,
     VIDEO_MAX_FRAMES,
