@@ -199,7 +199,7 @@ def read_video_file(source: str | os.PathLike[str], local_files: bool | tuple[st
     return _read_file(opened, MAX_VIDEO_FILE_BYTES, where, "a video", follow=local_files is True)
 
 
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{64,}={0,2}")
+_BASE64 = re.compile(r"\s*[A-Za-z0-9+/]{64,}={0,2}\s*")
 _CANONICAL = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]+")
 _STEP = 1 << 20  # characters decoded at a time (a multiple of 4)
@@ -207,7 +207,7 @@ _STEP = 1 << 20  # characters decoded at a time (a multiple of 4)
 
 def looks_base64(text: str) -> bool:
     """A bare base64 string (no data: prefix), as LangChain's base64 blocks and many APIs hand around."""
-    return _BASE64.fullmatch(text[:4096].strip() if len(text) > 4096 else text.strip()) is not None
+    return _BASE64.fullmatch(text) is not None  # the whole string (no copy): a long path is not base64
 
 
 def decode_base64(text: str, start: int, where: str) -> bytes:
