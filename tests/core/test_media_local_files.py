@@ -160,7 +160,7 @@ def test_the_setting_is_checked() -> None:
     for bad in ("/data", b"/data", 1.5, None):
         with pytest.raises(TypeError, match=r"^local_files takes True \(any local file\), False \(none\) or a list"):
             prepare_media(request(), PLUS, local_files=bad)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="^local_files directories must be str or os.PathLike"):
+    with pytest.raises(TypeError, match=r"^local_files directories must be str or os\.PathLike"):
         prepare_media(request(ImagePart("https://x/a.png")), PLUS, local_files=[b"/data"])  # type: ignore[list-item]
 
 
