@@ -159,7 +159,7 @@ def _inspect_image(
     data, reusable = _image_data(part, where, local_files)
     mime = detect_image_mime(data)
     if mime is None:
-        raise InvalidMediaError(f"{where} is {describe(data)}, not a supported image. Send {_IMAGES}.")
+        raise InvalidMediaError(f"{where} is not a supported image: it is {describe(data)}. Send {_IMAGES}.")
     problem = image_problem(data, mime)
     if problem is not None:
         raise InvalidMediaError(f"{where} is a {format_name(mime)} image that {problem}. Send the complete file.")
@@ -201,7 +201,7 @@ def _check_video_data(data: bytes, where: str) -> str:
     mime = detect_video_mime(data)
     if mime is None:
         fix = "Send it as an image part, or send a video" if detect_image_mime(data) else "Send a video"
-        raise InvalidMediaError(f"{where} is {describe(data)}, not a supported video. {fix}: {_VIDEOS}.")
+        raise InvalidMediaError(f"{where} is not a supported video: it is {describe(data)}. {fix}: {_VIDEOS}.")
     return mime
 
 

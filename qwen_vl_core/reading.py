@@ -154,7 +154,7 @@ def _read_file(path: str, limit: int, where: str, kind: str, *, follow: bool) ->
     except InvalidMediaError:
         raise
     except FileNotFoundError:
-        raise InvalidMediaError(f"{where}: the file does not exist. Check the path.") from None
+        raise InvalidMediaError(f"{where} does not exist (or is not a file).") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InvalidMediaError(f"{where}: the file cannot be read ({reason}).") from None

@@ -14,6 +14,7 @@ import base64
 import io
 import os
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .errors import InvalidMediaError
 from .formats import describe, detect_image_mime, detect_video_mime
@@ -52,8 +53,11 @@ def _pil_bytes(img: Any) -> bytes:
 
 
 def _source_where(source: Any, kind: str) -> str:
+    """How a direct call names its source: the path as given (a `file://` URL's path), which the caller wrote."""
     if isinstance(source, os.PathLike) or (isinstance(source, str) and not looks_base64(source)):
-        return f"The {kind} file {file_label(source)!r}"
+        path = os.fspath(source)
+        path = unquote(urlsplit(path).path) if path.startswith("file://") else path
+        return f"The {kind} file {path if len(path) <= 200 else path[:197] + '...'!r}"
     return f"The {kind}"
 
 
@@ -114,8 +118,8 @@ def bytes_to_data_url(data: bytes, mime: str | None = None, *, what: str = "imag
     mime = detect_image_mime(data) or detect_video_mime(data) or mime
     if mime is None:
         raise InvalidMediaError(
-            f"The {what} ({len(data):,} bytes) is {describe(data)}, not a supported image or video. Send BMP, "
-            "JPEG, PNG, TIFF, WEBP or HEIC images, or MP4, MOV, AVI, MKV, WebM, FLV or WMV videos."
+            f"The {what} ({len(data):,} bytes) is not a supported image or video: it is {describe(data)}. Send "
+            "BMP, JPEG, PNG, TIFF, WEBP or HEIC images, or MP4, MOV, AVI, MKV, WebM, FLV or WMV videos."
         )
     check_inline(base64_length(len(data)), f"The {what}")
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
@@ -127,7 +131,7 @@ def image_to_url(source: str | os.PathLike[str] | bytes) -> str:
     if part.data is not None and part.mime is None:
         where = f"The image {part.label!r}" if part.label else "The image"
         raise InvalidMediaError(
-            f"{where} is {describe(part.data)}, not a supported image. Send BMP, JPEG, PNG, TIFF, WEBP or HEIC."
+            f"{where} is not a supported image: it is {describe(part.data)}. Send BMP, JPEG, PNG, TIFF, WEBP or HEIC."
         )
     return part.wire_url
 
@@ -139,7 +143,8 @@ def video_to_url(source: str | os.PathLike[str] | bytes) -> str:
     if part.data is not None:
         if part.mime is None:
             raise InvalidMediaError(
-                f"{where} is {describe(part.data)}, not a supported video. Send MP4, MOV, AVI, MKV, WebM, FLV or WMV."
+                f"{where} is not a supported video: it is {describe(part.data)}. "
+                "Send MP4, MOV, AVI, MKV, WebM, FLV or WMV."
             )
         if len(part.data) > MAX_VIDEO_FILE_BYTES:
             refuse_size(len(part.data), MAX_VIDEO_FILE_BYTES, where, "a video")

@@ -125,7 +125,8 @@ def test_tiny_and_extreme_images_are_rejected() -> None:
     with pytest.raises(InvalidMediaError) as info:
         prepared(ImagePart(data=b"hello world, not an image"))
     assert str(info.value) == (
-        "Image 1 of message 1 is unrecognised data, not a supported image. Send BMP, JPEG, PNG, TIFF, WEBP or HEIC."
+        "Image 1 of message 1 is not a supported image: it is unrecognised data. "
+        "Send BMP, JPEG, PNG, TIFF, WEBP or HEIC."
     )
 
 

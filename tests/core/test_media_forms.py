@@ -66,7 +66,7 @@ def test_a_video_data_url_holding_no_video_is_refused() -> None:
     with pytest.raises(InvalidMediaError) as info:
         prepared(VideoPart(url="data:;base64," + base64.b64encode(b"just some text " * 40).decode()))
     assert str(info.value) == (
-        "Video 1 of message 1 is unrecognised data, not a supported video. "
+        "Video 1 of message 1 is not a supported video: it is unrecognised data. "
         "Send a video: MP4, MOV, AVI, MKV, WebM, FLV or WMV."
     )
 

@@ -248,13 +248,13 @@ def test_a_text_file_named_mp4_is_refused(tmp_path) -> None:
     path.write_text("meeting notes: the password is hunter2\n")
     message, _, _ = refused(lambda: prepared(VideoPart(url=str(path))))
     assert message == (
-        "Video 1 of message 1 (notes.mp4) is unrecognised data, not a supported video. "
+        "Video 1 of message 1 (notes.mp4) is not a supported video: it is unrecognised data. "
         "Send a video: MP4, MOV, AVI, MKV, WebM, FLV or WMV."
     )
     path.write_bytes(encoded(64, 48, "PNG"))
     message, _, _ = refused(lambda: prepared(VideoPart(url=f"file://{path}")))
     assert message == (
-        "Video 1 of message 1 (notes.mp4) is a PNG image, not a supported video. "
+        "Video 1 of message 1 (notes.mp4) is not a supported video: it is a PNG image. "
         "Send it as an image part, or send a video: MP4, MOV, AVI, MKV, WebM, FLV or WMV."
     )
 
@@ -263,23 +263,23 @@ def test_file_content_is_never_quoted(tmp_path) -> None:
     passwd = tmp_path / "passwd"
     passwd.write_bytes(b"root:x:0:0:root:/root:/bin/bash\n")
     message, _, _ = refused(lambda: prepared(ImagePart(str(passwd))))
-    assert message == f"Image 1 of message 1 (passwd) is unrecognised data, not a supported image. {IMAGES}"
+    assert message == f"Image 1 of message 1 (passwd) is not a supported image: it is unrecognised data. {IMAGES}"
     from qwen_vl_core.media import bytes_to_data_url, image_to_url, video_to_url
 
     for call, expected in [
         (
             lambda: image_to_url(str(passwd)),
-            f"The image 'passwd' is unrecognised data, not a supported image. {IMAGES}",
+            f"The image 'passwd' is not a supported image: it is unrecognised data. {IMAGES}",
         ),
         (
             lambda: video_to_url(str(passwd)),
-            "The video 'passwd' is unrecognised data, not a supported video. "
+            "The video 'passwd' is not a supported video: it is unrecognised data. "
             "Send MP4, MOV, AVI, MKV, WebM, FLV or WMV.",
         ),
         (
             lambda: bytes_to_data_url(passwd.read_bytes()),
-            "The image (32 bytes) is unrecognised data, not a supported image or video. Send BMP, JPEG, PNG, TIFF, "
-            "WEBP or HEIC images, or MP4, MOV, AVI, MKV, WebM, FLV or WMV videos.",
+            "The image (32 bytes) is not a supported image or video: it is unrecognised data. Send BMP, JPEG, PNG, "
+            "TIFF, WEBP or HEIC images, or MP4, MOV, AVI, MKV, WebM, FLV or WMV videos.",
         ),
     ]:
         message, _, _ = refused(call)
@@ -291,7 +291,7 @@ def test_file_content_is_never_quoted(tmp_path) -> None:
 def test_a_proc_file_reporting_size_zero_is_read_within_the_bound() -> None:
     """/proc files are regular but report 0 bytes: read in steps, never past the limit, never quoted."""
     message, _, _ = refused(lambda: prepared(ImagePart("/proc/self/environ")))
-    assert message == f"Image 1 of message 1 (environ) is unrecognised data, not a supported image. {IMAGES}"
+    assert message == f"Image 1 of message 1 (environ) is not a supported image: it is unrecognised data. {IMAGES}"
     from qwen_vl_core import reading
 
     with pytest.raises(InvalidMediaError) as info:

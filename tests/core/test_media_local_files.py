@@ -180,8 +180,8 @@ def test_direct_source_calls_read_the_file_the_caller_named(tree) -> None:
     assert image(str(tree / "secret.png")).data == PNG
     assert video(str(tree / "allowed" / "clip.mp4")).data == MP4
     with pytest.raises(InvalidMediaError) as info:
-        image(str(tree / "missing.png"))
-    assert str(info.value) == "The image file 'missing.png': the file does not exist. Check the path."
+        image(f"file://{tree}/missing.png")
+    assert str(info.value) == f"The image file '{tree}/missing.png' does not exist (or is not a file)."
 
 
 def test_client_default_reads_local_files(dashscope_emulator, tree) -> None:
