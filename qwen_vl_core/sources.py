@@ -61,6 +61,11 @@ def _source_where(source: Any, kind: str) -> str:
     return f"The {kind}"
 
 
+def _check_scheme(source: Any, kind: str) -> None:
+    if isinstance(source, str) and "://" in source and not source.startswith("file://"):
+        raise InvalidMediaError(f"Unsupported {kind} URL {source[:80]!r}: use http(s)://, data:, file:// or a path.")
+
+
 def image(source: Any, *, max_pixels: int | None = None) -> ImagePart:
     """An image part from a URL, data URL, path, `file://` URL, bytes, base64 string or PIL image."""
     if isinstance(source, ImagePart):
@@ -71,6 +76,7 @@ def image(source: Any, *, max_pixels: int | None = None) -> ImagePart:
         return _image_bytes(_pil_bytes(source), max_pixels, "PIL image")
     if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
         return ImagePart(source, max_pixels=max_pixels)
+    _check_scheme(source, "image")
     data, label = read_image_source(source, True, _source_where(source, "image"))
     return _image_bytes(data, max_pixels, label)
 
@@ -89,6 +95,7 @@ def video(source: Any, *, fps: float | None = None) -> VideoPart:
         return VideoPart(data=bytes(source), mime=detect_video_mime(bytes(source)), fps=fps, label="bytes")
     if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
         return VideoPart(url=source, fps=fps)
+    _check_scheme(source, "video")
     data = read_video_file(source, True, _source_where(source, "video"))
     return VideoPart(data=data, mime=detect_video_mime(data), fps=fps, label=file_label(source))
 
