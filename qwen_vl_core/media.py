@@ -89,11 +89,14 @@ class _Inline:
     """An inline image after inspection: what the second pass needs to finish it."""
 
     part: ImagePart
-    data: bytes
+    data: bytes | None
+    """None once dropped after pass one: read or decoded again in pass two, so one image at a time is held."""
     mime: str
     keep: bool
     """The caller's data URL can be sent as it is (right MIME type, clean base64, no work)."""
     budget: ImageBudget
+    given: ImageBudget
+    """The model's budget as given (`budget` is unlimited when downscaling is off)."""
     where: str
     needs_work: bool
 
@@ -177,15 +180,15 @@ def _inspect_image(
     too_big = size is not None and size[0] * size[1] > budget.max_pixels
     inline = base64_length(len(data))
     needs_work = (downscale and too_big) or mime not in IMAGE_MIMES or inline > MAX_DATA_URL_BYTES
-    budget = budget if downscale else ImageBudget(budget.factor, budget.min_pixels, 1 << 62)
+    fit = budget if downscale else ImageBudget(budget.factor, budget.min_pixels, 1 << 62)
     if needs_work:
-        _check_workable(mime, size, budget, where, inline=inline)
+        _check_workable(mime, size, fit, where, inline=inline)
     keep = reusable and not needs_work
-    return _Inline(part, data, mime, keep, budget, where, needs_work), tokens
+    return _Inline(part, data, mime, keep, fit, budget, where, needs_work), tokens
 
 
 def _finish_image(item: _Inline) -> ImagePart:
-    data, mime = item.data, item.mime
+    data, mime = item.data or b"", item.mime
     if item.needs_work:
         fitted = fit_image(data, mime, item.budget, force_encode=True, where=item.where)
         if fitted is not None:
@@ -256,7 +259,20 @@ class _Plan:
         item, tokens = _inspect_image(part, budget, where, downscale=self.downscale, local_files=self.local_files)
         self.media_tokens += tokens
         if item is not None:
+            if part.data is None:  # read from a file or decoded: dropped now, read again in pass two
+                item.data = None
             self.items[key] = item
+
+    def finish(self, item: _Inline) -> ImagePart:
+        if item.keep:
+            return item.part
+        if item.data is None:  # the same checks again: a file may have changed in between
+            again, _ = _inspect_image(
+                item.part, item.given, item.where, downscale=self.downscale, local_files=self.local_files
+            )
+            assert again is not None  # remote URLs never become items
+            item = again
+        return _finish_image(item)
 
     def inspect_message(self, m: int, message: Message) -> None:
         for p, part in enumerate(message.content, 1):
@@ -328,7 +344,7 @@ def prepare_media(
             f"over {spec.name}'s maximum input of {spec.max_input_tokens:,} (the API would answer 'Range of input "
             "length'). Send fewer or smaller images, or set lower max_pixels."
         )
-    done = {key: _finish_image(item) for key, item in plan.items.items()}
+    done = {key: plan.finish(item) for key, item in plan.items.items()}
     messages = tuple(
         _rebuild(message, m, done, plan) if any(not isinstance(p, TextPart) for p in message.content) else message
         for m, message in enumerate(request.messages, 1)

@@ -390,3 +390,22 @@ async def test_async_client_sends_nothing_either(dashscope_emulator, tmp_path) -
         await client.aclose()
     assert str(info.value) == VIDEO_2GB
     assert dashscope_emulator.requests == []
+
+
+def test_many_large_inputs_are_held_one_at_a_time() -> None:
+    """Ten 8 MB images (tiny pixels padded with a private chunk, so each must be re-encoded to fit the inline
+    limit): the decoded bytes are dropped after the checks and decoded again one by one, not held all at once."""
+    from media_samples import png_chunk
+
+    small = encoded(64, 48, "PNG")
+    padded = small[:33] + png_chunk(b"prVt", bytes(8_000_000)) + small[33:]
+    url = "data:image/png;base64," + base64.b64encode(padded).decode()
+    tracemalloc.start()
+    try:
+        out = prepared(*[ImagePart(url)] * 10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [base64.b64decode(p.url.partition(",")[2])[:8] for p in out[:10]] == [b"\x89PNG\r\n\x1a\n"] * 10
+    assert all(len(p.url) < 1000 for p in out[:10])  # re-encoded without the padding
+    assert peak < 40_000_000  # holding all ten would be over 80,000,000
