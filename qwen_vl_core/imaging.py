@@ -115,9 +115,12 @@ def _budget_args(budget: ImageBudget) -> tuple[int, int, int]:
 
 def check_decodable(size: tuple[int, int], mime: str, budget: ImageBudget, where: str) -> None:
     """InvalidMediaError when decoding this image would hold more than `MAX_IMAGE_PIXELS` pixels."""
+    if decoded_pixels(size[0], size[1], mime, budget) > MAX_IMAGE_PIXELS:
+        _refuse_pixels(size, mime, where)
+
+
+def _refuse_pixels(size: tuple[int, int], mime: str, where: str) -> None:
     width, height = size
-    if decoded_pixels(width, height, mime, budget) <= MAX_IMAGE_PIXELS:
-        return
     jpeg = " (or as JPEG, which decodes at reduced size)" if mime != "image/jpeg" else ""
     raise InvalidMediaError(
         f"{where} is {width}x{height} px ({width * height:,} pixels), more than the {MAX_IMAGE_PIXELS:,} pixels "
@@ -241,6 +244,8 @@ def fit_image(
             check_decodable((width, height), mime, budget, where)
             if needs_resize and mime == "image/jpeg":
                 opened.draft("RGB", (target[1], target[0]))  # decode at 1/2, 1/4 or 1/8 size, never below the target
+            if opened.width * opened.height > MAX_IMAGE_PIXELS:  # what the decoder will really hold
+                _refuse_pixels((width, height), mime, where)
             orientation = opened.getexif().get(0x0112, 1)
             img = opened
             img.load()

@@ -409,3 +409,41 @@ def test_many_large_inputs_are_held_one_at_a_time() -> None:
     assert [base64.b64decode(p.url.partition(",")[2])[:8] for p in out[:10]] == [b"\x89PNG\r\n\x1a\n"] * 10
     assert all(len(p.url) < 1000 for p in out[:10])  # re-encoded without the padding
     assert peak < 40_000_000  # holding all ten would be over 80,000,000
+
+
+@pytest.mark.parametrize(("width", "height"), [(4000, 3000), (3000, 4000), (8000, 600), (1900, 1500)])
+@pytest.mark.parametrize("high_res", [False, True])
+def test_decoded_pixels_are_what_pillows_jpeg_draft_gives(width, height, high_res) -> None:
+    """The reduced-size arithmetic the pixel check relies on is Pillow's own."""
+    import io
+
+    from PIL import JpegImagePlugin
+
+    from qwen_vl_core.imaging import decoded_pixels
+    from qwen_vl_core.tokens import image_budget, smart_resize
+
+    budget = image_budget(PLUS, high_res=high_res)
+    with JpegImagePlugin.JpegImageFile(io.BytesIO(encoded(width, height))) as img:
+        if width * height > budget.max_pixels:
+            target = smart_resize(height, width, budget.factor, budget.min_pixels, budget.max_pixels)
+            img.draft("RGB", (target[1], target[0]))
+        assert decoded_pixels(width, height, "image/jpeg", budget) == img.width * img.height
+    assert decoded_pixels(width, height, "image/png", budget) == width * height
+
+
+def test_fit_image_checks_the_pixels_itself(monkeypatch) -> None:
+    from qwen_vl_core import imaging
+    from qwen_vl_core.tokens import image_budget
+
+    monkeypatch.setattr(imaging, "MAX_IMAGE_PIXELS", 2_000_000)
+    budget = image_budget(PLUS)
+    with pytest.raises(InvalidMediaError) as info:
+        imaging.fit_image(encoded(4000, 3000), "image/jpeg", budget, where="The photo")  # 1/2 size: 3 MP
+    assert str(info.value) == (
+        "The photo is 4000x3000 px (12,000,000 pixels), more than the 2,000,000 pixels decoded here (a guard "
+        "against decompression bombs). Downscale it before sending, or put it at a public http(s) URL."
+    )
+    monkeypatch.setattr(imaging, "MAX_IMAGE_PIXELS", 3_000_000)
+    fitted = imaging.fit_image(encoded(4000, 3000), "image/jpeg", budget, where="The photo")
+    assert fitted is not None
+    assert (fitted.width, fitted.height, fitted.resized) == (1856, 1376, True)
