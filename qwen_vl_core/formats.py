@@ -27,7 +27,6 @@ VIDEO_MIMES = frozenset(
     {
         "video/mp4",
         "video/quicktime",
-        "video/3gpp",
         "video/x-msvideo",
         "video/x-matroska",
         "video/webm",
@@ -38,8 +37,8 @@ VIDEO_MIMES = frozenset(
     }
 )
 """Video containers recognised here. The vision guide lists "MP4, AVI, MKV, MOV, FLV, WMV, …"
-(https://www.alibabacloud.com/help/en/model-studio/vision); WebM is Matroska, 3GP is MP4's family,
-MPEG program and transport streams are the common "…"."""
+(https://www.alibabacloud.com/help/en/model-studio/vision); WebM is Matroska, MPEG program and
+transport streams are the common "…". Other ISO-BMFF brands (3GP, M4V, ...) are sent as MP4."""
 
 _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -88,8 +87,7 @@ def detect_video_mime(data: bytes) -> str | None:
     if data[4:8] == b"ftyp":
         if detect_image_mime(data) is not None or _brands(data) & _AVIF_BRANDS:
             return None  # HEIC and AVIF are still images in the same box format
-        brand = data[8:12]
-        return "video/quicktime" if brand == b"qt  " else "video/3gpp" if brand.startswith(b"3g") else "video/mp4"
+        return "video/quicktime" if data[8:12] == b"qt  " else "video/mp4"
     if data[:1] == b"\x00" and data[4:8] in _QUICKTIME_ATOMS:
         return "video/quicktime"  # an old QuickTime movie without `ftyp` (a small big-endian atom size first)
     if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
@@ -133,7 +131,6 @@ _NAMES = {
     "image/gif": "GIF",
     "video/mp4": "MP4",
     "video/quicktime": "QuickTime (MOV)",
-    "video/3gpp": "3GP",
     "video/x-msvideo": "AVI",
     "video/x-matroska": "Matroska (MKV)",
     "video/webm": "WebM",

@@ -98,7 +98,7 @@ VIDEOS = [
     (MP4, "video/mp4", "an MP4 video"),
     (b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  ", "video/quicktime", "a QuickTime (MOV) video"),
     (b"\x00\x00\x00\x08wide\x00\x01\x00\x00mdat", "video/quicktime", "a QuickTime (MOV) video"),
-    (b"\x00\x00\x00\x14ftyp3gp4\x00\x00\x00\x003gp4", "video/3gpp", "a 3GP video"),
+    (b"\x00\x00\x00\x14ftyp3gp4\x00\x00\x00\x003gp4", "video/mp4", "an MP4 video"),  # 3GP: the MP4 family
     (b"RIFF\x00\x10\x00\x00AVI LIST", "video/x-msvideo", "an AVI video"),
     (b"\x1aE\xdf\xa3\x9fB\x86\x81\x01B\xf7\x81\x01B\x82\x84webm", "video/webm", "a WebM video"),
     (b"\x1aE\xdf\xa3\xa3B\x86\x81\x01B\x82\x88matroska", "video/x-matroska", "a Matroska (MKV) video"),
