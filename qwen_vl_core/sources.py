@@ -62,6 +62,9 @@ def _source_where(source: Any, kind: str) -> str:
 
 
 def _check_scheme(source: Any, kind: str) -> None:
+    if not isinstance(source, str | os.PathLike):
+        takes = "bytes, base64 string or PIL image" if kind == "image" else "bytes or a list of frames"
+        raise TypeError(f"{kind}() takes a URL, data URL, path, file:// URL, {takes}; got {type(source).__name__}")
     if isinstance(source, str) and "://" in source and not source.startswith("file://"):
         raise InvalidMediaError(f"Unsupported {kind} URL {source[:80]!r}: use http(s)://, data:, file:// or a path.")
 

@@ -197,3 +197,16 @@ def test_client_default_reads_local_files(dashscope_emulator, tree) -> None:
     content = dashscope_emulator.last_request.body["messages"][0]["content"]
     assert content[0]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
     assert os.path.exists(tree / "secret.png")
+
+
+def test_direct_source_calls_refuse_other_types() -> None:
+    from qwen_vl_core.media import image, video
+
+    with pytest.raises(TypeError) as info:
+        image(42)
+    assert str(info.value) == (
+        "image() takes a URL, data URL, path, file:// URL, bytes, base64 string or PIL image; got int"
+    )
+    with pytest.raises(TypeError) as info:
+        video(3.5)
+    assert str(info.value) == "video() takes a URL, data URL, path, file:// URL, bytes or a list of frames; got float"
