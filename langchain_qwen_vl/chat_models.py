@@ -167,6 +167,9 @@ class ChatQwenVL(BaseChatModel):
     """Resize inline images above the model's pixel budget before sending (same tokens, fewer bytes)."""
     inline_remote_images: bool = False
     """Download http(s) images and send them inline (Ollama's OpenAI endpoint takes no image URLs)."""
+    local_files: bool | list[str] = True
+    """Whether paths and `file://` URLs in content blocks may be read: True, False, or the allowed
+    directories. Turn it off when the content blocks come from people you do not trust."""
     parse_think_tags: bool | None = None
     """Split `<think>…</think>` out of the answer; None: on for thinking models on non-DashScope servers."""
     thinking_via_chat_template: bool | None = None

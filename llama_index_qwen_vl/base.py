@@ -156,6 +156,10 @@ class QwenVL(FunctionCallingLLM):
     inline_remote_images: bool = Field(
         default=False, description="Download http(s) images and send them inline (Ollama takes no image URLs)."
     )
+    local_files: bool | list[str] = Field(
+        default=True,
+        description="Whether paths and file:// URLs in blocks may be read: True, False, or the allowed directories.",
+    )
     parse_think_tags: bool | None = Field(
         default=None,
         description="Split <think>...</think> out of the answer; None: on for thinking models off DashScope.",

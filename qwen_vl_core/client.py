@@ -185,8 +185,13 @@ class QwenVLClient:
         """Media checked and sized (positions in errors are the caller's), then the wire body."""
         resolved = call.resolved
         request = with_fetched_images(resolved.request, fetched) if fetched else resolved.request
+        options = self.options
         prepared = prepare_media(
-            request, call.spec, downscale=self.options.downscale_images, thinking=resolved.thinking
+            request,
+            call.spec,
+            downscale=options.downscale_images,
+            local_files=options.local_files,
+            thinking=resolved.thinking,
         )
         if prepared is not resolved.request:
             resolved = replace(resolved, messages=resolve_messages(prepared))

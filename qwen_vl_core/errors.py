@@ -14,6 +14,9 @@
     │   └── APITimeoutError
     └── IncompleteStreamError          the stream ended without a finish reason
 
+    InvalidMediaError(ValueError)      an image or video input refused before sending (unreadable,
+                                       unsupported, too large, cut short, or a local file not allowed)
+
 Every error carries `status`, `code`, `message`, `request_id`, `retryable`, and `partial`: what
 was received before the failure (a `ChatResult`-like object or None), so nothing already delivered
 is lost.
@@ -32,6 +35,7 @@ __all__ = [
     "AuthenticationError",
     "ContextOverflowError",
     "IncompleteStreamError",
+    "InvalidMediaError",
     "InvalidRequestError",
     "MissingAPIKeyError",
     "NotFoundError",
@@ -128,6 +132,15 @@ class IncompleteStreamError(QwenVLError):
     """The stream stopped before the model finished; `partial` holds what arrived."""
 
     retryable = True
+
+
+class InvalidMediaError(ValueError):
+    """An image or video input cannot be sent; raised before any request, naming the input and the fix.
+
+    A `ValueError` like the other input errors (so `except ValueError` keeps working), not a
+    `QwenVLError`: nothing was sent, so there is no status, request id or partial result. The
+    message never quotes the input's content.
+    """
 
 
 _CODE_CLASSES: dict[str, type[APIStatusError]] = {

@@ -1,25 +1,82 @@
-"""Image bytes: format and size from the header, and (with Pillow) resizing to the model's budget.
+"""Image decoding with Pillow: downscaling to the model's budget and re-encoding, in bounded memory.
 
-Header parsing needs no dependency, so the 10-pixel, 200:1 and budget checks run even without
-Pillow; only resizing needs it (the `images` extra). Without Pillow images are sent as they are,
-after the checks, and a one-time hint says what is lost.
+Sizes come from the header first (`image_headers`, no dependency), so the 10-pixel, 200:1,
+budget and pixel-limit checks run even without Pillow; only resizing needs it (the `images`
+extra). Without Pillow images are sent as they are, after the checks, and a one-time hint says
+what is lost.
+
+Every Pillow call runs inside `_pillow()`: one image at a time in the process (a lock, since
+decoding is where the memory goes, so concurrency does not multiply the bound below), Pillow's
+warnings silenced (its `DecompressionBombWarning` included: the pixel check here comes first),
+and any exception it raises turned into an `InvalidMediaError` naming the input.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import math
 import struct
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .formats import detect_image_mime
+from .errors import InvalidMediaError
+from .formats import detect_image_mime, format_name
+from .image_headers import image_size
 from .tokens import ImageBudget, smart_resize
 
-__all__ = ["EncodedImage", "exif_orientation", "fit_image", "image_size", "pillow_available"]
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "EncodedImage",
+    "can_decode",
+    "check_decodable",
+    "decoded_pixels",
+    "exif_orientation",
+    "fit_image",
+    "image_size",
+    "pillow_available",
+]
+
+MAX_IMAGE_PIXELS = 89_478_485
+"""The most pixels decoded at once here (width x height after any reduced-size JPEG decoding).
+
+Pillow's own `Image.MAX_IMAGE_PIXELS` default (1 GiB / 4 bytes / 3), the size at which it warns
+of a decompression bomb; taking the same number means Pillow never has a reason to warn about an
+image this library decodes. It is 2.7 times an 8K frame (7680x4320 = 33.2 MP, the largest size the
+vision guide recommends: https://www.alibabacloud.com/help/en/model-studio/vision) and 5.3 times
+the largest budget the API uses (16,384 tokens x 32 x 32 = 16.8 MP), so it admits any real
+screenshot, scan or photo in a lossless format; the 100 to 200 MP photos of medium-format cameras
+and phone sensors are JPEG, which decodes at 1/2, 1/4 or 1/8 size (2 to 4 MP at most for 200 MP)
+and so passes. A bomb (a small PNG declaring 30000x30000) is refused from its header. The bound
+on memory is about 4 bytes a pixel: 358 MB at the limit.
+"""
+
+_PILLOW_FORMATS = {
+    "image/png": "PNG",
+    "image/bmp": "BMP",
+    "image/tiff": "TIFF",
+    "image/webp": "WEBP",
+    "image/gif": "GIF",
+    "image/heic": "HEIF",  # only with the pillow-heif plugin registered
+}
+_TRANSPOSE = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}
+"""EXIF orientation → `Image.Transpose` member, as `ImageOps.exif_transpose` maps them."""
 
 logger = logging.getLogger("qwen_vl_core")
 _hinted = False
+_DECODE_LOCK = threading.Lock()
 
 
 def pillow_available() -> bool:
@@ -40,79 +97,87 @@ def _hint_no_pillow() -> None:
         )
 
 
-def _png(data: bytes) -> tuple[int, int] | None:
-    if len(data) >= 24 and data[12:16] == b"IHDR":
-        w, h = struct.unpack(">II", data[16:24])
-        return int(w), int(h)
-    return None
+def _draft_scale(width: int, height: int, target: tuple[int, int]) -> int:
+    """The 1/8, 1/4, 1/2 or 1 scale Pillow's JPEG `draft` picks for a (height, width) target."""
+    scale = min(width // target[1], height // target[0])
+    return next((s for s in (8, 4, 2) if scale >= s), 1)
 
 
-def _jpeg(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            i += 1
-            continue
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            i += 1 if marker == 0xFF else 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-            return int(w), int(h)
-        i += 2 + length
-    return None
+def decoded_pixels(width: int, height: int, mime: str, budget: ImageBudget) -> int:
+    """Pixels held in memory when this image is decoded to be fitted into `budget`."""
+    if mime != "image/jpeg" or width * height <= budget.max_pixels:
+        return width * height
+    scale = _draft_scale(width, height, smart_resize(height, width, *_budget_args(budget)))
+    return math.ceil(width / scale) * math.ceil(height / scale)
 
 
-def _webp(data: bytes) -> tuple[int, int] | None:
-    kind = data[12:16]
-    if kind == b"VP8 " and len(data) >= 30:
-        w, h = struct.unpack("<HH", data[26:30])
-        return int(w) & 0x3FFF, int(h) & 0x3FFF
-    if kind == b"VP8L" and len(data) >= 25:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if kind == b"VP8X" and len(data) >= 30:
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
-    return None
+def _budget_args(budget: ImageBudget) -> tuple[int, int, int]:
+    return budget.factor, budget.min_pixels, budget.max_pixels
 
 
-def _bmp(data: bytes) -> tuple[int, int] | None:
-    if len(data) >= 26:
-        w, h = struct.unpack("<ii", data[18:26])
-        return abs(int(w)), abs(int(h))
-    return None
+def check_decodable(size: tuple[int, int], mime: str, budget: ImageBudget, where: str) -> None:
+    """InvalidMediaError when decoding this image would hold more than `MAX_IMAGE_PIXELS` pixels."""
+    if decoded_pixels(size[0], size[1], mime, budget) > MAX_IMAGE_PIXELS:
+        _refuse_pixels(size, mime, where)
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header; None when the format's header is not parsed here (TIFF, HEIC)."""
-    mime = detect_image_mime(data)
-    size: tuple[int, int] | None = None
-    if mime == "image/png":
-        size = _png(data)
-    elif mime == "image/jpeg":
-        size = _jpeg(data)
-    elif mime == "image/webp":
-        size = _webp(data)
-    elif mime == "image/bmp":
-        size = _bmp(data)
-    elif mime == "image/gif" and len(data) >= 10:
-        w, h = struct.unpack("<HH", data[6:10])
-        size = int(w), int(h)
-    if size is None and pillow_available():
-        size = _pillow_size(data)
-    return size
+def _refuse_pixels(size: tuple[int, int], mime: str, where: str) -> None:
+    width, height = size
+    jpeg = " (or as JPEG, which decodes at reduced size)" if mime != "image/jpeg" else ""
+    raise InvalidMediaError(
+        f"{where} is {width}x{height} px ({width * height:,} pixels), more than the {MAX_IMAGE_PIXELS:,} pixels "
+        f"decoded here (a guard against decompression bombs). Downscale it before sending{jpeg}, "
+        "or put it at a public http(s) URL."
+    )
 
 
-def _pillow_size(data: bytes) -> tuple[int, int] | None:
+@contextmanager
+def _pillow(where: str, mime: str) -> Iterator[None]:
+    """One decode at a time, Pillow's warnings silenced, its exceptions turned into InvalidMediaError."""
+    with _DECODE_LOCK, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"PIL\.")
+        warnings.filterwarnings("ignore", module=r"qwen_vl_core\.")  # Pillow warnings raised with a stacklevel
+        try:
+            yield
+        except InvalidMediaError:
+            raise
+        except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, struct.error, EOFError, ...
+            from PIL import Image
+
+            if isinstance(exc, Image.DecompressionBombError):  # only when the application lowered Pillow's limit
+                raise InvalidMediaError(
+                    f"{where} is a {format_name(mime)} image over the pixel limit this application set in Pillow "
+                    f"(PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,}). Downscale it before sending."
+                ) from exc
+            raise InvalidMediaError(
+                f"{where} is a {format_name(mime)} image that cannot be decoded ({type(exc).__name__}): the file is "
+                "damaged or uses a feature Pillow does not support. Re-save it as PNG or JPEG."
+            ) from exc
+
+
+def can_decode(mime: str) -> bool:
+    """Whether images of this type can be decoded here (Pillow installed, with a decoder for the format)."""
+    if mime == "image/jpeg":
+        return pillow_available()
+    if not pillow_available() or mime not in _PILLOW_FORMATS:
+        return False
     from PIL import Image
 
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return int(img.width), int(img.height)
-    except Exception:
+    Image.init()
+    return _PILLOW_FORMATS[mime] in Image.OPEN
+
+
+def _open(data: bytes, mime: str) -> Any:
+    """The image, opened lazily (header only); None when Pillow has no decoder for the format (HEIC)."""
+    from PIL import Image, JpegImagePlugin
+
+    if mime == "image/jpeg":
+        # Opened directly rather than with Image.open, whose decompression-bomb check counts the full
+        # size: a 200 MP JPEG is decoded at 1/8 size here, and the pixel limit applies to that.
+        return JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+    if not can_decode(mime):
         return None
+    return Image.open(io.BytesIO(data), formats=(_PILLOW_FORMATS[mime],))
 
 
 def _tiff_orientation(tiff: bytes) -> int:
@@ -199,7 +264,8 @@ def _pillow_orientation(data: bytes) -> int:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as img:
+            warnings.simplefilter("ignore")  # no decoding happens; Pillow's bomb warning does not apply
             value = img.getexif().get(0x0112, 1)
     except Exception:
         return 1
@@ -242,32 +308,44 @@ def _encode(img: Any, *, source_mime: str) -> tuple[bytes, str]:
     return (jpeg, "image/jpeg") if len(jpeg) < len(png) else (png, "image/png")
 
 
-def fit_image(data: bytes, mime: str, budget: ImageBudget, *, force_encode: bool = False) -> EncodedImage | None:
+def fit_image(
+    data: bytes, mime: str, budget: ImageBudget, *, force_encode: bool = False, where: str = "The image"
+) -> EncodedImage | None:
     """Downscale into `budget` with the service's rounding and re-encode; None when nothing was done.
 
     Nothing is done when the image already fits (the server would only round it), unless
-    `force_encode` asks for a re-encode (to get under the inline size limit). EXIF orientation is
-    applied first, because re-encoding drops the EXIF tag. Needs Pillow; without it, None and a hint.
+    `force_encode` asks for a re-encode (to get under the inline size limit). A JPEG is decoded at
+    the smallest 1/2, 1/4 or 1/8 scale that still covers the target. EXIF orientation is applied
+    (re-encoding drops the tag). Needs Pillow; without it, or without a decoder for the format
+    (HEIC without pillow-heif), None. A size over `MAX_IMAGE_PIXELS` or any decoding failure is an
+    `InvalidMediaError` naming `where`.
     """
     if not pillow_available():
         _hint_no_pillow()
         return None
-    from PIL import Image, ImageOps
+    from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as opened:
-        rotated = opened.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientation: a quarter turn
-        height, width = (opened.width, opened.height) if rotated else (opened.height, opened.width)
-        target = smart_resize(height, width, budget.factor, budget.min_pixels, budget.max_pixels)
-        needs_resize = height * width > budget.max_pixels
-        if not (needs_resize or force_encode):
+    with _pillow(where, mime):
+        opened = _open(data, mime)
+        if opened is None:
             return None
-        if needs_resize and opened.format == "JPEG":
-            # Let the JPEG decoder scale by 1/2, 1/4 or 1/8 while decoding (never below the target).
-            draft = (target[0], target[1]) if rotated else (target[1], target[0])
-            opened.draft("RGB", draft)
-        img = ImageOps.exif_transpose(opened) or opened
-        img.load()
-        if needs_resize and (img.height, img.width) != target:
-            img = img.resize((target[1], target[0]), Image.Resampling.BICUBIC, reducing_gap=3.0)
-        out, out_mime = _encode(img, source_mime=mime)
-        return EncodedImage(out, out_mime, int(img.width), int(img.height), needs_resize)
+        with opened:
+            width, height = opened.size
+            target = smart_resize(height, width, *_budget_args(budget))  # the rounding is symmetric: no turn needed
+            needs_resize = width * height > budget.max_pixels
+            if not (needs_resize or force_encode):
+                return None
+            check_decodable((width, height), mime, budget, where)
+            if needs_resize and mime == "image/jpeg":
+                opened.draft("RGB", (target[1], target[0]))  # decode at 1/2, 1/4 or 1/8 size, never below the target
+            if opened.width * opened.height > MAX_IMAGE_PIXELS:  # what the decoder will really hold
+                _refuse_pixels((width, height), mime, where)
+            orientation = opened.getexif().get(0x0112, 1)
+            img = opened
+            img.load()
+            if needs_resize and img.size != (target[1], target[0]):
+                img = img.resize((target[1], target[0]), Image.Resampling.BICUBIC, reducing_gap=3.0)
+            if orientation in _TRANSPOSE:
+                img = img.transpose(Image.Transpose[_TRANSPOSE[orientation]])  # after resizing: a small copy
+            out, out_mime = _encode(img, source_mime=mime)
+            return EncodedImage(out, out_mime, int(img.width), int(img.height), needs_resize)

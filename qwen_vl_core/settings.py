@@ -13,6 +13,7 @@ setting missing from one adapter fails there (and in the parity test), it cannot
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, get_args
@@ -20,6 +21,7 @@ from typing import Any, ClassVar, get_args
 from pydantic import SecretStr
 
 from .catalog import ModelSpec, get_spec
+from .reading import check_local_files
 from .regions import Protocol, resolve_endpoint
 from .tools import parse_tool_choice, tool_specs
 from .types import (
@@ -68,6 +70,9 @@ class ClientOptions:
     async_http_client: Any = field(default=None, compare=True, repr=False)
     downscale_images: bool = True
     inline_remote_images: bool = False
+    local_files: bool | tuple[str, ...] = True
+    """Whether paths and `file://` URLs in content may be read: True, False, or the allowed directories.
+    Turn it off (or list directories) when content blocks come from people you do not trust."""
     parse_think_tags: bool | None = None
     thinking_via_chat_template: bool | None = None
 
@@ -86,6 +91,9 @@ class ClientOptions:
         _positive_seconds("connect_timeout", self.connect_timeout, optional=False)
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ValueError(f"max_retries must be a whole number >= 0 (0 disables retries); got {self.max_retries!r}.")
+        if not isinstance(self.local_files, bool):
+            check_local_files(self.local_files)  # TypeError for a single path, a None, bytes
+            object.__setattr__(self, "local_files", tuple(os.fspath(d) for d in self.local_files))
         if self.default_headers is not None:
             headers = dict(self.default_headers)
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):

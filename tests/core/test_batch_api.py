@@ -230,7 +230,8 @@ async def test_submit_then_fetch_from_another_client_with_only_the_id(emu, tmp_p
         status, rejected = await submitter.asubmit([*items(2), BatchItem("bad", ("/nope.png",))], SETTINGS)
     finally:
         await submitter.aclose()
-    assert (status.status, rejected[0]["id"], rejected[0]["error"]["type"]) == ("validating", "bad", "ValueError")
+    error_type = rejected[0]["error"]["type"]
+    assert (status.status, rejected[0]["id"], error_type) == ("validating", "bad", "InvalidMediaError")
     other = BatchAPIClient(base_url=emu.base_url, api_key=emu.api_key, poll_interval=0)
     out = tmp_path / "out.jsonl"
     try:

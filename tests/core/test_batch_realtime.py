@@ -100,7 +100,7 @@ async def test_records_for_answers_and_item_errors(emu, client, tmp_path: Path) 
             "usage": None,
             "request_id": None,
             "error": {
-                "type": "ValueError",
+                "type": "InvalidMediaError",
                 "message": "The image file '/nope/x.png' does not exist (or is not a file).",
                 "code": None,
                 "status": None,

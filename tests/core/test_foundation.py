@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import inspect
 import io
 import subprocess
@@ -252,7 +253,12 @@ def test_cli_models_lists_every_catalog_name() -> None:
 
 def test_cli_ask_streams_thinking_then_answer(tmp_path) -> None:
     image = tmp_path / "shot.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    # a real 16x16 PNG: the media stage now refuses a PNG signature followed by zeros (no IHDR)
+    image.write_bytes(
+        base64.b64decode(
+            "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAEElEQVR4nGNgGAWjYBTAAAADEAABPywr7AAAAABJRU5ErkJggg=="
+        )
+    )
     with DashScopeEmulator() as emu:
         emu.enqueue(
             Reply(

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from qwen_vl_core import ChatRequest, ImagePart, Message, TextPart, VideoPart, get_spec, imaging
+from qwen_vl_core.errors import InvalidMediaError
 from qwen_vl_core.imaging import image_size
 from qwen_vl_core.media import image, prepare_media, user_message, video
 from qwen_vl_core.tokens import estimate_image_tokens, estimate_video_tokens, image_budget, smart_resize
@@ -121,8 +122,12 @@ def test_tiny_and_extreme_images_are_rejected() -> None:
         prepared(image(encoded(10, 40)))
     with pytest.raises(ValueError, match="an aspect ratio over 200:1"):
         prepared(image(encoded(4100, 20, noisy=False)))
-    with pytest.raises(ValueError, match="is not a supported image"):
+    with pytest.raises(InvalidMediaError) as info:
         prepared(ImagePart(data=b"hello world, not an image"))
+    assert str(info.value) == (
+        "Image 1 of message 1 is not a supported image: it is unrecognised data. "
+        "Send BMP, JPEG, PNG, TIFF, WEBP or HEIC."
+    )
 
 
 def test_large_photo_is_downscaled_to_the_exact_budget() -> None:
@@ -193,8 +198,13 @@ def test_frame_count_and_inline_video_limits() -> None:
         prepared(VideoPart(frames=(frame,) * 3))
     ok = prepared(VideoPart(frames=(frame,) * 4, fps=2.0))[0]
     assert all(f.url.startswith("data:image/png;base64,") for f in ok.frames)
-    with pytest.raises(ValueError, match="inline videos are limited to 10,485,760"):
+    with pytest.raises(InvalidMediaError) as info:
         prepared(VideoPart(data=b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 8_000_000, mime="video/mp4", label="clip.mp4"))
+    assert str(info.value) == (
+        "Video 1 of message 1 (clip.mp4) is 8,000,012 bytes; an inline video can be at most 7,864,320 bytes "
+        "(10,485,760 once base64-encoded). Put the video at a public http(s) URL (up to 2 GB), or send sampled "
+        "frames as a frame list."
+    )
 
 
 def test_prompt_over_max_input_is_a_local_error() -> None:

@@ -230,6 +230,6 @@ def test_bad_image_error_says_where_it_is(make_llm: Callable[..., QwenVL], emu: 
 
 def test_missing_image_file_error(make_llm: Callable[..., QwenVL], emu: DashScopeEmulator) -> None:
     message = ChatMessage(role="user", blocks=[ImageBlock(url="file:///nonexistent/x.png")])
-    with pytest.raises(ValueError, match=r"The image file '/nonexistent/x.png' does not exist"):
+    with pytest.raises(ValueError, match=r"^Image 1 of message 1 \(x.png\) does not exist \(or is not a file\)\.$"):
         make_llm().chat([message])
     assert emu.requests == []
