@@ -156,10 +156,18 @@ async def _push_all(
     api: BatchAPIClient, job: JobManifest, concurrency: int, metadata: Mapping[str, str] | None
 ) -> None:
     gate = asyncio.Semaphore(concurrency)
+    stopped = False
 
     async def one(shard: ShardState) -> None:
+        nonlocal stopped
         async with gate:
-            await _push(api, job, shard, metadata)
+            if stopped:  # another shard failed: start nothing new
+                return
+            try:
+                await _push(api, job, shard, metadata)
+            except BaseException:
+                stopped = True
+                raise
 
     tasks = [
         asyncio.create_task(one(s)) for s in job.shards if s.step in ("built", "uploading", "uploaded", "creating")
@@ -335,8 +343,14 @@ async def acancel_job(api: BatchAPIClient, job: str | os.PathLike[str]) -> JobMa
                 shard.step = "created"
         if shard.step in ("built", "uploading", "uploaded", "creating"):
             shard.step = "cancelled"
-        elif shard.step == "created" and not shard.terminal and shard.batch_id is not None:
-            _update(shard, await api.acancel(shard.batch_id))
+        elif shard.step == "created" and shard.batch_id is not None:
+            status = await api.astatus(shard.batch_id)
+            if not status.terminal:
+                try:
+                    status = await api.acancel(shard.batch_id)
+                except InvalidRequestError:  # it ended in the meantime
+                    status = await api.astatus(shard.batch_id)
+            _update(shard, status)
         manifest.save()
     return manifest
 

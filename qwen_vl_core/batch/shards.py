@@ -57,8 +57,6 @@ class ShardLimits:
         for name in ("max_requests", "max_bytes", "max_line_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_line_bytes > self.max_bytes:
-            raise ValueError(f"max_line_bytes ({self.max_line_bytes:,}) cannot exceed max_bytes ({self.max_bytes:,})")
 
 
 DEFAULT_LIMITS = ShardLimits()
@@ -207,7 +205,7 @@ def write_shards(
             if item.id in skip:
                 continue
             try:
-                line, downscaled = encode_line(item, settings, limits.max_line_bytes)
+                line, downscaled = encode_line(item, settings, min(limits.max_line_bytes, limits.max_bytes - 1))
             except Exception as exc:  # this item only: recorded, never uploaded
                 rejected.append(record_from_error(item.id, exc, include_reasoning=include_reasoning))
                 continue

@@ -325,23 +325,14 @@ class BatchAPI:
         models: set[Any] = set()
         data = self.files[batch.input_file_id].data
         if len(data) > self.max_file_bytes:
-            return {
-                "code": "invalid_request",
-                "message": f"The file is over {self.max_file_bytes:,} bytes.",
-                "line": None,
-            }
+            return _invalid(f"The file is over {self.max_file_bytes:,} bytes.")
         for number, raw in enumerate(data.splitlines(), 1):
             if not raw.strip():
                 continue
             if len(raw) > self.max_line_bytes:
-                message = f"Line {number} is over {self.max_line_bytes:,} bytes."
-                return {"code": "invalid_request", "message": message, "line": number}
+                return _invalid(f"The line is over {self.max_line_bytes:,} bytes.", number)
             if number > self.max_lines:
-                return {
-                    "code": "invalid_request",
-                    "message": f"The file has over {self.max_lines:,} lines.",
-                    "line": None,
-                }
+                return _invalid(f"The file has over {self.max_lines:,} lines.")
             text = raw.decode()
             try:
                 line = json.loads(text)

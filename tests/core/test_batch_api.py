@@ -22,8 +22,8 @@ from qwen_vl_core.batch import (
     BatchStatus,
     afetch_batch,
     arun_batch_api,
-    asubmit_job,
     arun_realtime,
+    asubmit_job,
     build_batch_line,
     build_request,
     check_batch_support,
@@ -92,10 +92,10 @@ def test_public_names_are_pinned() -> None:
         (
             "qwen3-vl-8b-thinking",
             None,
-            "qwen3-vl-8b-thinking is not on Model Studio's Batch API list for image input (Beijing (cn): qwen3-vl-flash, "
-            "qwen3-vl-plus, qwen3.5-flash, qwen3.5-plus, qwen3.6-flash, qwen3.6-plus, qwen3.7-flash, qwen3.7-plus, "
-            "qwen3.8-flash, qwen3.8-max; Singapore (intl): qwen3.7-plus). Use one of those, or --via realtime (same "
-            "records, full price).",
+            "qwen3-vl-8b-thinking is not on Model Studio's Batch API list for image input (Beijing (cn): "
+            "qwen3-vl-flash, qwen3-vl-plus, qwen3.5-flash, qwen3.5-plus, qwen3.6-flash, qwen3.6-plus, qwen3.7-flash, "
+            "qwen3.7-plus, qwen3.8-flash, qwen3.8-max; Singapore (intl): qwen3.7-plus). Use one of those, or "
+            "--via realtime (same records, full price).",
         ),
     ],
 )
@@ -135,7 +135,8 @@ async def test_unsupported_region_fails_before_any_upload(emu, tmp_path: Path) -
     with pytest.raises(ValueError, match="answers only streaming requests"):
         await asubmit_job(api, items(1), BatchSettings("qvq-max", "q"), out=out)
     assert emu.requests == []
-    assert list(tmp_path.iterdir()) == []
+    assert not (tmp_path / "out.jsonl.job").exists()
+    assert not out.exists()
 
 
 def test_a_line_is_the_compat_body_without_streaming(tmp_path: Path) -> None:

@@ -348,8 +348,8 @@ async def test_resuming_with_other_settings_is_refused_and_names_what_differs(tm
         await arun_realtime(items(3), out, client=stub, settings=other)
     separate = tmp_path / f"labels-{fingerprint(settings_record(other))[:8]}.jsonl"
     assert str(info.value) == (
-        f"{out} holds 3 records produced with other settings (model \"qwen3-vl-plus\" → \"qvq-max\"; prompt "
-        f"\"Describe it.\" → \"something else\"; thinking.effective false → true; thinking.budget not set → 500). "
+        f'{out} holds 3 records produced with other settings (model "qwen3-vl-plus" → "qvq-max"; prompt '
+        f'"Describe it." → "something else"; thinking.effective false → true; thinking.budget not set → 500). '
         "Resuming would pass them off as answers to these settings. Run with the same settings, write to another "
         f"--out, or pass --new-settings to start {separate}."
     )
