@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["HEADER_KEY", "GroupSync", "OutputState", "RecordWriter", "read_records", "scan_output"]
+__all__ = ["HEADER_KEY", "GroupSync", "OutputState", "RecordWriter", "is_parquet", "read_records", "scan_output"]
 
 HEADER_KEY = "qwen_vl_batch"
 """The key of the settings header, the first line of an output (see `fingerprint`)."""
@@ -60,8 +60,23 @@ def _lines(path: Path) -> Iterator[tuple[bytes, int]]:
             yield line, offset
 
 
+def is_parquet(path: str | os.PathLike[str]) -> bool:
+    """A `.parquet` output is a folder of Parquet parts (see `parquet`), written by the Ray runner."""
+    return Path(path).suffix == ".parquet"
+
+
+def _parquet() -> Any:
+    try:
+        from . import parquet
+    except ImportError as exc:
+        raise ValueError(f"Parquet output needs pyarrow: pip install 'qwen-vl-reasoning[ray]' ({exc})") from None
+    return parquet
+
+
 def scan_output(path: str | os.PathLike[str]) -> OutputState:
     """Read the ids already recorded; a missing file is an empty one."""
+    if is_parquet(path):
+        return _parquet().scan_parquet(path)  # type: ignore[no-any-return]
     state = OutputState()
     target = Path(path)
     if not target.exists():
@@ -94,6 +109,8 @@ def scan_output(path: str | os.PathLike[str]) -> OutputState:
 
 def read_records(path: str | os.PathLike[str], *, latest: bool = True) -> list[dict[str, Any]]:
     """The records in a file (torn or corrupt lines skipped); with `latest`, one per id (the last one)."""
+    if is_parquet(path):
+        return _parquet().read_parquet_records(path, latest=latest)  # type: ignore[no-any-return]
     records: list[dict[str, Any]] = []
     target = Path(path)
     if not target.exists():
