@@ -30,6 +30,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from _report import machine_info
@@ -242,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
             "(0.5 s for Ray).",
             "",
             *machine_info(ROOT),
+            f"- ray {metadata.version('ray')}, pyarrow {metadata.version('pyarrow')}",
             "",
             "| runner | items | wall | items/s | client CPU | CPU ms/item | RSS at 25% | RSS at end | growth | ok |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -260,3 +261,14 @@ def test_retry_failed_supersedes_the_failed_record(emu, photos, tmp_path: Path) 
     assert [(r["id"], r["answer"]) for r in read_records(out)] == [
         ("a.png", "fine"), ("b.png", "fine now"), ("shelf/c.png", "fine"),
     ]  # fmt: skip
+
+
+def test_ray_options_need_via_ray_and_via_ray_needs_ray(photos, tmp_path: Path, monkeypatch) -> None:
+    out = str(tmp_path / "o.jsonl")
+    code, _, stderr = cli("batch", "run", str(photos), "--prompt", "q", "--out", out, "--workers", "4")
+    assert (code, stderr) == (2, "error: --workers and --ray-address apply to --via ray only.\n")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    monkeypatch.delitem(sys.modules, "qwen_vl_core.batch.ray", raising=False)
+    code, _, stderr = cli("batch", "run", str(photos), "--prompt", "q", "--out", out, "--via", "ray")
+    assert (code, stderr.startswith("error: --via ray needs Ray: pip install 'qwen-vl-reasoning[ray]' (")) == (2, True)
+    assert not Path(out).exists()
