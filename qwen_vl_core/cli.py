@@ -17,8 +17,8 @@ from .events import ReasoningDelta, TextDelta, Usage, UsageUpdate
 from .formats import detect_image_mime
 from .grounding.command import add_coordinates_option, add_ground_parser, draw_answer, draw_target, run_ground
 from .imaging import image_size
-from .media import image, image_to_url, video_to_url
-from .tokens import estimate_image_tokens, image_budget, smart_resize
+from .media import estimate_request_tokens, image, image_to_url, video_to_url
+from .tokens import image_budget, smart_resize
 from .types import ChatRequest, ImagePart, Message, Part, TextPart, ThinkingOptions, VideoPart
 
 __all__ = ["main"]
@@ -112,43 +112,54 @@ def _ask(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _image_tokens(part: ImagePart, spec: ModelSpec, high_res: bool) -> int:
+    """Tokens of one image as `ask` would send it: `prepare_media`'s checks run first (ValueError)."""
+    request = ChatRequest(spec.name, (Message("user", (part,)),), vl_high_resolution_images=high_res or None)
+    return estimate_request_tokens(request, spec)
+
+
 def _estimate(args: argparse.Namespace, out: TextIO) -> int:
     spec = get_spec(args.model)
     rows: list[tuple[str, ...]] = [("input", "format", "pixels", "bytes", "tokens", "tokens (high-res)", "sent as")]
     total = 0
+    problems: list[str] = []
     for source in args.files:
         if source.startswith(("http://", "https://")):
             rows.append((source, "remote", "?", "?", "?", "?", "URL (not downloaded)"))
             continue
-        part = image(source)
+        part = None
+        try:
+            part = image(source)
+            tokens = _image_tokens(part, spec, args.high_res)
+            high = _image_tokens(part, spec, True)
+        except ValueError as exc:  # the same checks `ask` runs: each bad file is reported, the rest go on
+            rows.append((part.label or source if part else source, "?", "?", "?", "?", "?", "rejected (see below)"))
+            where = f"Image 1 of message 1 ({part.label})" if part is not None else None
+            text = str(exc)
+            problems.append(
+                source + text.removeprefix(where) if where and text.startswith(where) else f"{source}: {text}"
+            )
+            continue
         data = part.data or b""
         size = image_size(data)
-        mime = detect_image_mime(data) or "?"
+        mime = (detect_image_mime(data) or "?").removeprefix("image/")
         if size is None:
             rows.append((part.label or source, mime, "?", f"{len(data):,}", "?", "?", "?"))
             continue
         width, height = size
-        tokens = estimate_image_tokens(width, height, model=spec, high_res=args.high_res)
-        high = estimate_image_tokens(width, height, model=spec, high_res=True)
         budget = image_budget(spec, high_res=args.high_res)
         h_bar, w_bar = smart_resize(height, width, budget.factor, budget.min_pixels, budget.max_pixels)
         sent = f"{w_bar}x{h_bar} (downscaled)" if width * height > budget.max_pixels else "as is"
-        rows.append(
-            (
-                part.label or source,
-                mime.removeprefix("image/"),
-                f"{width}x{height}",
-                f"{len(data):,}",
-                f"{tokens:,}",
-                f"{high:,}",
-                sent,
-            )
-        )
+        label = part.label or source
+        rows.append((label, mime, f"{width}x{height}", f"{len(data):,}", f"{tokens:,}", f"{high:,}", sent))
         total += tokens
     _table(rows, out)
+    for problem in problems:
+        out.write(f"error: {problem}\n")
     limit = f"{spec.max_input_tokens:,}" if spec.max_input_tokens is not None else "unknown"
-    out.write(f"total: {total:,} image tokens for {spec.name} (max input {limit})\n")
-    return 0
+    out.write(f"total: {total:,} image tokens for {spec.name} (max input {limit})")
+    out.write(f"; {len(problems)} of {len(args.files)} files rejected\n" if problems else "\n")
+    return 1 if problems else 0
 
 
 def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
@@ -252,7 +263,9 @@ def _parser() -> argparse.ArgumentParser:
     add_coordinates_option(ask)
     add_ground_parser(sub)
     sub.add_parser("models", help="list the model catalog")
-    est = sub.add_parser("estimate", help="image tokens (and what would be sent) for local images, per model")
+    est = sub.add_parser(
+        "estimate", help="image tokens (and what would be sent) for local images, per model; checks them like ask"
+    )
     est.add_argument("files", nargs="+", metavar="FILE")
     est.add_argument("--model", default="qwen3-vl-plus")
     est.add_argument("--high-res", action="store_true", help="estimate with vl_high_resolution_images=true")

@@ -1,9 +1,9 @@
-"""Batch API runs end to end: submit, wait, and collect the result lines into the output file.
+"""Batch API runs end to end (submit a job, wait, merge every shard's records), and fetching one batch by id.
 
 Collecting uses the same resumable, durable output file as the real-time runner: ids already
 recorded are skipped, so fetching twice (or after a partial real-time run) never duplicates a
 record. Items the Batch API never ran (a cancelled batch) get no record, so running the same
-command again picks them up.
+command again picks them up (in a new job, once the old one is fetched).
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .build import BatchSettings
+from .fingerprint import header_for
 from .items import BatchItem
+from .jobs import DEFAULT_UPLOAD_CONCURRENCY, afetch_job, asubmit_job
 from .output import RecordWriter, scan_output
 from .pricing import CostMeter
 from .progress import Progress, RunSummary
 from .ratelimit import Clock
 from .records import record_from_batch_line
 from .remote import BatchAPIClient, BatchFailedError, BatchStatus
+from .shards import DEFAULT_LIMITS, ShardLimits
 
 __all__ = ["FetchResult", "afetch_batch", "arun_batch_api", "fetch_batch", "run_batch_api"]
 
@@ -40,34 +43,6 @@ class FetchResult:
         return self.status.terminal
 
 
-async def _collect(
-    api: BatchAPIClient,
-    status: BatchStatus,
-    writer: RecordWriter,
-    skip: set[str],
-    *,
-    include_reasoning: bool,
-    progress: Progress | None,
-) -> FetchResult:
-    written = skipped = 0
-    async for line in api.result_lines(status):
-        record = record_from_batch_line(line, include_reasoning=include_reasoning)
-        if record["id"] in skip:
-            skipped += 1
-            continue
-        skip.add(record["id"])
-        writer.write(record)
-        written += 1
-        if progress is not None:
-            progress.record(record)
-    return FetchResult(status, written, skipped)
-
-
-def _failed(status: BatchStatus) -> BatchFailedError:
-    reasons = "; ".join(status.errors) or "no reason given"
-    return BatchFailedError(f"Batch {status.id} failed before running any item: {reasons}")
-
-
 async def afetch_batch(
     api: BatchAPIClient,
     batch_id: str,
@@ -79,22 +54,28 @@ async def afetch_batch(
     on_status: Callable[[BatchStatus], None] | None = None,
     durable: bool = True,
 ) -> FetchResult:
-    """Append the records of a finished batch to `out` (nothing if it is still running, unless `wait`).
-
-    Needs only the batch id: every line's `custom_id` is its item id. Raises `BatchFailedError` when
-    the batch failed as a whole.
-    """
+    """Append the records of one finished batch, known by its id alone, to `out` (nothing if it is still
+    running, unless `wait`). A new `out` gets a header saying its settings are unknown. Raises
+    `BatchFailedError` when the batch failed as a whole. Jobs (`afetch_job`) are the usual way."""
     status = await (api.await_batch(batch_id, on_status=on_status) if wait else api.astatus(batch_id))
     if status.status == "failed":
-        raise _failed(status)
+        reasons = "; ".join(status.errors) or "no reason given"
+        raise BatchFailedError(f"Batch {status.id} failed before running any item: {reasons}")
     if not status.terminal:
         return FetchResult(status)
     state = scan_output(out)
-    with RecordWriter(out, state=state, durable=durable) as writer:
-        return await _collect(
-            api, status, writer, state.done(retry_failed=retry_failed), include_reasoning=include_reasoning,
-            progress=None,
-        )  # fmt: skip
+    skip = state.done(retry_failed=retry_failed)
+    written = skipped = 0
+    with RecordWriter(out, state=state, durable=durable, header=header_for(None)) as writer:
+        async for line in api.result_lines(status):
+            record = record_from_batch_line(line, include_reasoning=include_reasoning)
+            if record["id"] in skip:
+                skipped += 1
+                continue
+            skip.add(record["id"])
+            writer.append(record)
+            written += 1
+    return FetchResult(status, written, skipped)
 
 
 def fetch_batch(api: BatchAPIClient, batch_id: str, out: str | os.PathLike[str], **options: Any) -> FetchResult:
@@ -115,46 +96,45 @@ async def arun_batch_api(
     *,
     api: BatchAPIClient,
     settings: BatchSettings,
+    job: str | os.PathLike[str] | None = None,
+    limits: ShardLimits = DEFAULT_LIMITS,
     include_reasoning: bool = True,
     retry_failed: bool = False,
+    new_settings: bool = False,
+    upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
     metadata: Mapping[str, str] | None = None,
     progress: TextIO | None = None,
     tty: bool | None = None,
-    out_label: str | None = None,
-    durable: bool = True,
     clock: Clock = time.monotonic,
 ) -> RunSummary:
-    """Submit every item not yet in `out`, wait for the batch, and append every record.
+    """Submit every item not yet in `out` as a job (or resume the unfinished one), wait for all its
+    batches, and merge every record into `out`.
 
     Support and limits are checked before anything is uploaded; items that fail to build are
-    recorded at once. If the wait is interrupted the batch keeps running: `afetch_batch` collects it.
+    recorded. If the wait is interrupted the batches keep running: `afetch_job` collects them.
     """
-    state = scan_output(out)
-    skip = state.done(retry_failed=retry_failed)
-    todo = [item for item in items if item.id not in skip]
+    notes: list[str] = []
+    manifest = await asubmit_job(
+        api, items, settings, out=out, job=job, limits=limits, include_reasoning=include_reasoning,
+        retry_failed=retry_failed, new_settings=new_settings, upload_concurrency=upload_concurrency,
+        metadata=metadata, on_note=notes.append,
+    )  # fmt: skip
     meter = CostMeter(settings.model, api.region or "cn", batch_api=True)
-    reporter = Progress(len(items), progress, skipped=len(items) - len(todo), meter=meter, tty=tty, clock=clock)
-    prepared = api.prepare(todo, settings, include_reasoning=include_reasoning)
-    try:
-        with RecordWriter(out, state=state, durable=durable) as writer:
-            for record in prepared.rejected:
-                writer.write(record)
-                reporter.record(record)
-            if not prepared.ids:
-                return reporter.finish()
-            status = await api.asubmit_prepared(prepared, metadata=metadata)
-            target = out_label or os.fspath(out)
-            reporter.note(
-                f"submitted batch {status.id} ({len(prepared.ids):,} requests); if this wait is interrupted, "
-                f"collect it later with: qwen-vl batch fetch {status.id} --out {target}"
-            )
-            status = await api.await_batch(status.id, on_status=lambda s: reporter.note(s.describe()))
-            if status.status == "failed":
-                raise _failed(status)
-            await _collect(api, status, writer, set(skip), include_reasoning=include_reasoning, progress=reporter)
-    finally:
-        prepared.close()
-    return reporter.finish()
+    reporter = Progress(manifest.items, progress, skipped=manifest.skipped, meter=meter, tty=tty, clock=clock)
+    for note in notes:
+        reporter.note(note)
+    requests = sum(s.requests for s in manifest.shards)
+    if manifest.shards:
+        reporter.note(
+            f"job {manifest.job_id}: {len(manifest.shards)} batch(es), {requests:,} requests; if this wait is "
+            f"interrupted, collect them later with: qwen-vl batch fetch {manifest.folder}"
+        )
+    await afetch_job(
+        api, manifest.folder, wait=True, on_status=lambda s: reporter.note(s.describe()), on_record=reporter.record
+    )
+    summary = reporter.finish()
+    summary.output = manifest.out
+    return summary
 
 
 def run_batch_api(

@@ -1,4 +1,4 @@
-"""The output JSONL: append-only, one durable write per record, resumable.
+"""The output JSONL: a settings header, then append-only records, one durable write per record, resumable.
 
 Each record is written whole in one `write`, flushed and `fsync`ed before the item counts as done,
 so a Ctrl-C, a crash or a power cut loses at most the items still in flight. A crash in the middle
@@ -7,6 +7,9 @@ the file never holds a duplicate or a broken line. `GroupSync` is the async form
 flush happen at once, the `fsync` runs on a worker thread and covers every record written before
 it started (group commit), so the event loop never blocks on the disk and concurrent items share
 one `fsync`.
+
+A record that replaces an earlier failed record of the same item (`--retry-failed`) carries
+`"supersedes": <line number of that record>`; readers keep the latest record of each id.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["GroupSync", "OutputState", "RecordWriter", "read_records", "scan_output"]
+__all__ = ["HEADER_KEY", "GroupSync", "OutputState", "RecordWriter", "is_parquet", "read_records", "scan_output"]
+
+HEADER_KEY = "qwen_vl_batch"
+"""The key of the settings header, the first line of an output (see `fingerprint`)."""
 
 
 @dataclass
@@ -28,15 +34,21 @@ class OutputState:
 
     ok: set[str] = field(default_factory=set)
     """Ids whose latest record succeeded."""
-    failed: set[str] = field(default_factory=set)
-    """Ids whose latest record is an error."""
+    failed: dict[str, int] = field(default_factory=dict)
+    """Ids whose latest record is an error → that record's line number (1-based)."""
     valid_bytes: int = 0
     """Length of the whole-line prefix; anything after it is a torn last line."""
     torn: bool = False
+    header: dict[str, Any] | None = None
+    """The settings header (the value under `HEADER_KEY` on line 1), if any."""
+    records: int = 0
+    """Record lines (the header and unreadable lines not counted)."""
+    lines: int = 0
+    """Whole lines, the header included."""
 
     def done(self, *, retry_failed: bool = False) -> set[str]:
         """Ids to skip: every recorded id, or only the successful ones with `retry_failed`."""
-        return set(self.ok) if retry_failed else self.ok | self.failed
+        return set(self.ok) if retry_failed else self.ok | set(self.failed)
 
 
 def _lines(path: Path) -> Iterator[tuple[bytes, int]]:
@@ -48,8 +60,23 @@ def _lines(path: Path) -> Iterator[tuple[bytes, int]]:
             yield line, offset
 
 
+def is_parquet(path: str | os.PathLike[str]) -> bool:
+    """A `.parquet` output is a folder of Parquet parts (see `parquet`), written by the Ray runner."""
+    return Path(path).suffix == ".parquet"
+
+
+def _parquet() -> Any:
+    try:
+        from . import parquet
+    except ImportError as exc:
+        raise ValueError(f"Parquet output needs pyarrow: pip install 'qwen-vl-reasoning[ray]' ({exc})") from None
+    return parquet
+
+
 def scan_output(path: str | os.PathLike[str]) -> OutputState:
     """Read the ids already recorded; a missing file is an empty one."""
+    if is_parquet(path):
+        return _parquet().scan_parquet(path)  # type: ignore[no-any-return]
     state = OutputState()
     target = Path(path)
     if not target.exists():
@@ -59,24 +86,31 @@ def scan_output(path: str | os.PathLike[str]) -> OutputState:
             state.torn = True
             break
         state.valid_bytes = end
+        state.lines += 1
         try:
             record = json.loads(line)
         except ValueError:
             continue  # a corrupt line in the middle (edited by hand?): its item simply runs again
+        if state.lines == 1 and isinstance(record, dict) and isinstance(record.get(HEADER_KEY), dict):
+            state.header = record[HEADER_KEY]
+            continue
         if not isinstance(record, dict) or not isinstance(record.get("id"), str):
             continue
+        state.records += 1
         item_id = record["id"]
         if record.get("error") is None:
             state.ok.add(item_id)
-            state.failed.discard(item_id)
+            state.failed.pop(item_id, None)
         else:
-            state.failed.add(item_id)
+            state.failed[item_id] = state.lines
             state.ok.discard(item_id)
     return state
 
 
 def read_records(path: str | os.PathLike[str], *, latest: bool = True) -> list[dict[str, Any]]:
     """The records in a file (torn or corrupt lines skipped); with `latest`, one per id (the last one)."""
+    if is_parquet(path):
+        return _parquet().read_parquet_records(path, latest=latest)  # type: ignore[no-any-return]
     records: list[dict[str, Any]] = []
     target = Path(path)
     if not target.exists():
@@ -95,13 +129,29 @@ def read_records(path: str | os.PathLike[str], *, latest: bool = True) -> list[d
 
 
 class RecordWriter:
-    """Appends records durably; opening it drops a torn last line left by a crash."""
+    """Appends records durably; opening it drops a torn last line left by a crash.
 
-    def __init__(self, path: str | os.PathLike[str], *, state: OutputState | None = None, durable: bool = True) -> None:
+    With `header` (a settings header line) and no record in the file yet, the file starts over with
+    that header. A record for an id whose latest record is an error gets `supersedes`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        state: OutputState | None = None,
+        durable: bool = True,
+        header: dict[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         state = state if state is not None else scan_output(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if state.torn:
+        self._line = state.lines
+        self._failed = dict(state.failed)
+        if header is not None and not state.records:
+            self.path.write_bytes(json.dumps(header, ensure_ascii=False).encode() + b"\n")
+            self._line = 1
+        elif state.torn:
             with self.path.open("r+b") as handle:
                 handle.truncate(state.valid_bytes)
         self._file: IO[bytes] | None = self.path.open("ab")
@@ -116,6 +166,13 @@ class RecordWriter:
         """Write and flush one record (the OS has it: safe from Ctrl-C and crashes), without `fsync`."""
         if self._file is None:
             raise ValueError("the writer is closed")
+        self._line += 1
+        item_id = record.get("id")
+        replaced = self._failed.pop(item_id, None) if isinstance(item_id, str) else None
+        if replaced is not None:
+            record = {**record, "supersedes": replaced}
+        if record.get("error") is not None and isinstance(item_id, str):
+            self._failed[item_id] = self._line
         self._file.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
         self._file.flush()
         self.written += 1

@@ -34,6 +34,8 @@ class RunSummary:
     output_tokens: int = 0
     elapsed: float = 0.0
     cost: CostEstimate | None = field(default=None, repr=False)
+    output: str | None = None
+    """The file the records went to (differs from the one asked for with `new_settings`)."""
 
     @property
     def answer_tokens(self) -> int:

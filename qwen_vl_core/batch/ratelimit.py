@@ -83,6 +83,19 @@ class RateLimiter:
             if self._tokens is not None:
                 self._tokens.level -= tokens
 
+    def reserve(self, tokens: int = 0) -> float:
+        """Take a request slot and `tokens` now; returns the seconds to wait before starting.
+
+        For callers that cannot wait here (the Ray runner's cluster-wide limiter, an actor): each
+        reservation pushes the next ones later, so the starts keep the configured rate.
+        """
+        wait = max(0.0, self._wait(tokens))
+        if self._requests is not None:
+            self._requests.level -= 1
+        if self._tokens is not None:
+            self._tokens.level -= tokens
+        return wait
+
     def settle(self, estimated: int, actual: int) -> None:
         """Correct the token bucket once the server reported what the request really used."""
         if self._tokens is not None:

@@ -13,6 +13,7 @@ import asyncio
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from ..accumulator import ChatResult
@@ -21,14 +22,15 @@ from ..errors import IncompleteStreamError, RateLimitError
 from ..retry import retry_delay
 from ..types import ChatRequest
 from .build import BatchSettings, build_request, estimate_tokens
+from .fingerprint import choose_output, header_for, settings_record
 from .items import BatchItem
-from .output import GroupSync, RecordWriter, scan_output
+from .output import GroupSync, OutputState, RecordWriter
 from .pricing import CostMeter
 from .progress import Progress, RunSummary
 from .ratelimit import Clock, RateLimiter, Sleep
 from .records import record_from_error, record_from_result
 
-__all__ = ["DEFAULT_CONCURRENCY", "ChatClient", "arun_realtime", "run_realtime"]
+__all__ = ["DEFAULT_CONCURRENCY", "ChatClient", "ItemRunner", "Limiter", "arun_realtime", "open_output", "run_realtime"]
 
 DEFAULT_CONCURRENCY = 8
 _RATE_LIMIT_PAUSE = 5.0  # seconds every start waits after a 429 the client could not absorb
@@ -40,21 +42,33 @@ class ChatClient(Protocol):
     async def achat(self, request: ChatRequest) -> ChatResult: ...
 
 
-class _Run:
+class Limiter(Protocol):
+    """What an item needs of a rate limiter: `RateLimiter`, or the Ray runner's cluster-wide one."""
+
+    @property
+    def active(self) -> bool: ...
+
+    async def acquire(self, tokens: int = 0) -> None: ...
+
+    def settle(self, estimated: int, actual: int) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+
+class ItemRunner:
+    """Runs one item to its record: build, rate-limit, call, retry a cut stream; never raises for the item."""
+
     def __init__(
         self,
         client: ChatClient,
         settings: BatchSettings,
-        writer: GroupSync,
-        progress: Progress,
-        limiter: RateLimiter,
+        limiter: Limiter,
         *,
-        include_reasoning: bool,
-        item_retries: int,
-        sleep: Sleep,
+        include_reasoning: bool = True,
+        item_retries: int = 1,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.client, self.settings, self.writer = client, settings, writer
-        self.progress, self.limiter = progress, limiter
+        self.client, self.settings, self.limiter = client, settings, limiter
         self.include_reasoning = include_reasoning
         self.item_retries = item_retries
         self.sleep = sleep
@@ -90,13 +104,14 @@ class _Run:
             self.limiter.settle(estimate, actual)
             return record_from_result(item.id, result, include_reasoning=self.include_reasoning)
 
-    async def one(self, item: BatchItem, slots: asyncio.Semaphore) -> None:
-        try:
-            record = await self.process(item)
-            await self.writer.commit(record)
-            self.progress.record(record)
-        finally:
-            slots.release()
+
+def open_output(
+    out: str | os.PathLike[str], settings: BatchSettings, *, protocol: str, new_settings: bool
+) -> tuple[Path, OutputState, dict[str, Any], str | None]:
+    """The output to write (checked against the settings), its state, its header line, and a note."""
+    record = settings_record(settings, protocol=protocol)
+    path, state, note = choose_output(out, record, new_settings=new_settings)
+    return path, state, header_for(record), note
 
 
 async def arun_realtime(
@@ -115,37 +130,51 @@ async def arun_realtime(
     tty: bool | None = None,
     cost_region: str | None = None,
     durable: bool = True,
+    new_settings: bool = False,
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
 ) -> RunSummary:
     """Run every item not yet in `out` and append its record; returns this run's summary.
 
-    `retry_failed` re-runs items whose recorded result is an error (the new record is appended; the
-    last record of an id wins, see `read_records`). `item_retries` re-runs an item whose stream was
-    cut midway. `progress` is where progress goes (a terminal gets a redrawn bar). `cost_region`
-    (`intl`/`us`/`cn`) enables the estimated cost in the summary.
+    `out` records the settings (see `fingerprint`); resuming it with other settings raises
+    `SettingsMismatchError`, or with `new_settings` writes to a separate file (`summary.output`).
+    `retry_failed` re-runs items whose recorded result is an error (the new record supersedes the
+    failed one; readers keep the latest, see `read_records`). `item_retries` re-runs an item whose
+    stream was cut midway. `progress` is where progress goes (a terminal gets a redrawn bar).
+    `cost_region` (`intl`/`us`/`cn`) enables the estimated cost in the summary.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    state = scan_output(out)
+    protocol = str(getattr(client, "protocol", "openai"))
+    path, state, header, note = open_output(out, settings, protocol=protocol, new_settings=new_settings)
     skip = state.done(retry_failed=retry_failed)
     todo = [item for item in items if item.id not in skip]
     meter = CostMeter(settings.model, cost_region) if cost_region else None
     reporter = Progress(len(items), progress, skipped=len(items) - len(todo), meter=meter, tty=tty, clock=clock)
+    if note:
+        reporter.note(note)
     if skip and todo:
-        reporter.note(f"resuming: {len(items) - len(todo):,} of {len(items):,} items already in {os.fspath(out)}")
+        reporter.note(f"resuming: {len(items) - len(todo):,} of {len(items):,} items already in {path}")
     limiter = RateLimiter(rpm, tpm, clock=clock, sleep=sleep)
-    writer = GroupSync(RecordWriter(out, state=state, durable=durable))
-    run = _Run(
-        client, settings, writer, reporter, limiter, include_reasoning=include_reasoning, item_retries=item_retries,
-        sleep=sleep,
-    )  # fmt: skip
+    writer = GroupSync(RecordWriter(path, state=state, durable=durable, header=header))
+    run = ItemRunner(
+        client, settings, limiter, include_reasoning=include_reasoning, item_retries=item_retries, sleep=sleep
+    )
+
+    async def one(item: BatchItem) -> None:
+        try:
+            record = await run.process(item)
+            await writer.commit(record)
+            reporter.record(record)
+        finally:
+            slots.release()
+
     slots = asyncio.Semaphore(concurrency)
     pending: set[asyncio.Task[None]] = set()
     try:
         for item in todo:
             await slots.acquire()
-            task = asyncio.create_task(run.one(item, slots))
+            task = asyncio.create_task(one(item))
             pending.add(task)
             task.add_done_callback(pending.discard)
         while pending:
@@ -156,7 +185,9 @@ async def arun_realtime(
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         await writer.aclose()
-    return reporter.finish()
+    summary = reporter.finish()
+    summary.output = os.fspath(path)
+    return summary
 
 
 def run_realtime(

@@ -1,54 +1,34 @@
 """The Model Studio Batch API (OpenAI-compatible Files + Batches) through the openai SDK.
 
-    api = BatchAPIClient(region="cn")
-    status = api.submit(items, BatchSettings(model="qwen3-vl-plus", prompt="Label this photo."))
-    ...                                   # tomorrow, on any machine with the key:
-    BatchAPIClient(region="cn").fetch(status.id, "labels.jsonl", wait=True)
-
-Each line is built like a real-time request (`build_request`, then `prepare_media` and
-`build_compat_body`: same checks, same policies, images inline as data URLs within the 10 MiB limit),
-without streaming. Support (model and region) and the file limits are checked before anything is
-uploaded. Results map to the same records as the real-time path; `fetch` needs only the batch id,
-because every line's `custom_id` is the item id.
+`BatchAPIClient` is the transport: upload a file, create, watch, cancel a batch, stream its result
+and error lines, and find a file or batch again after an interrupted submit. Jobs of any size
+(sharding, the local manifest) are built on it in `jobs`; results map to records in `records`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import IO, Any, Final, TypeVar
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeVar
 
 import openai
 from pydantic import SecretStr
 
-from ..catalog import get_spec
 from ..errors import APIConnectionError, APITimeoutError, NotFoundError, QwenVLError, error_from_body, parse_error_body
-from ..media import prepare_media
 from ..regions import Endpoint, require_api_key, resolve_api_key, resolve_endpoint
-from ..request_compat import build_compat_body
-from ..types import ChatRequest
-from .build import BatchSettings, build_request
-from .items import BatchItem
 from .ratelimit import Sleep
-from .records import record_from_error
-from .support import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, check_batch_support, region_of
+from .shards import BATCH_ENDPOINT
+from .support import region_of
 
-__all__ = [
-    "BATCH_ENDPOINT",
-    "TERMINAL_STATUSES",
-    "BatchAPIClient",
-    "BatchFailedError",
-    "BatchStatus",
-    "PreparedBatch",
-    "build_batch_line",
-]
+__all__ = ["TERMINAL_STATUSES", "BatchAPIClient", "BatchFailedError", "BatchStatus"]
 
-BATCH_ENDPOINT: Final = "/v1/chat/completions"
 COMPLETION_WINDOW: Final = "24h"
 TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
+_CLOCK_SKEW: Final = 3600  # seconds of clock difference tolerated when searching batches by creation time
 T = TypeVar("T")
 
 
@@ -98,29 +78,6 @@ class BatchStatus:
         return text + "".join(f"\n  error: {e}" for e in self.errors)
 
 
-def build_batch_line(item_id: str, request: ChatRequest, *, downscale: bool = True) -> dict[str, Any]:
-    """One input-file line: the compat body the real-time path would send, minus streaming."""
-    spec = get_spec(request.model)
-    body = build_compat_body(prepare_media(request, spec, downscale=downscale), spec, stream=False, batch=True)
-    if body.get("stream"):
-        raise ValueError(f"item {item_id!r}: Batch API requests cannot stream; remove 'stream' from extra_body.")
-    return {"custom_id": item_id, "method": "POST", "url": BATCH_ENDPOINT, "body": body}
-
-
-@dataclass
-class PreparedBatch:
-    """The JSONL input file (in a temporary file), its item ids, and the items that failed to build."""
-
-    model: str
-    file: IO[bytes]
-    ids: list[str] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    size: int = 0
-
-    def close(self) -> None:
-        self.file.close()
-
-
 def _map_error(exc: Exception) -> QwenVLError:
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
@@ -152,11 +109,12 @@ async def _call(awaitable: Awaitable[T]) -> T:
 
 
 class BatchAPIClient:
-    """Submit, watch, fetch and cancel batches. Construction needs no key and no network.
+    """Upload, create, watch, fetch and cancel batches. Construction needs no key and no network.
 
-    `region` picks the endpoint (`cn` for Beijing, the only region that batches Qwen-VL); with an
-    explicit `base_url` it states the region that URL belongs to (None: not checked). Polling
-    starts at `poll_interval` seconds and backs off by half each time up to `max_poll_interval`.
+    `region` picks the endpoint (`cn` Beijing or `intl` Singapore; see `support` for what each
+    batches); with an explicit `base_url` it states the region that URL belongs to (None: not
+    checked). `check_support=False` skips the local model/region check. Polling starts at
+    `poll_interval` seconds and backs off by half each time up to `max_poll_interval`.
     """
 
     def __init__(
@@ -213,61 +171,34 @@ class BatchAPIClient:
 
         return asyncio.run(main())
 
-    # -- building --------------------------------------------------------------------------------
+    # -- files and batches ----------------------------------------------------------------------
 
-    def prepare(
-        self,
-        items: Iterable[BatchItem],
-        settings: BatchSettings,
-        *,
-        skip: Collection[str] = (),
-        include_reasoning: bool = True,
-    ) -> PreparedBatch:
-        """Check support, then build the input file; items that fail to build become error records."""
-        if self.check_support:
-            check_batch_support(settings.model, self.region)
-        prepared = PreparedBatch(settings.model, tempfile.TemporaryFile())  # noqa: SIM115 - closed by its owner
+    async def aupload(self, path: str | os.PathLike[str], filename: str) -> str:
+        """Upload one input file (purpose `batch`); returns its file id."""
+        handle = Path(path).open("rb")  # noqa: ASYNC230, SIM115 - a local file, opened at once; the upload streams it
         try:
-            for item in items:
-                if item.id in skip:
-                    continue
-                try:
-                    line = build_batch_line(item.id, build_request(item, settings))
-                except Exception as exc:  # this item only: recorded, never uploaded
-                    prepared.rejected.append(record_from_error(item.id, exc, include_reasoning=include_reasoning))
-                    continue
-                prepared.size += prepared.file.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
-                prepared.ids.append(item.id)
-            if self.check_support and len(prepared.ids) > MAX_BATCH_REQUESTS:
-                raise ValueError(
-                    f"{len(prepared.ids):,} requests is over the Batch API's {MAX_BATCH_REQUESTS:,} per file; "
-                    "split the input (a manifest per batch)."
-                )
-            if self.check_support and prepared.size > MAX_BATCH_BYTES:
-                raise ValueError(
-                    f"The batch file would be {prepared.size:,} bytes (images inline), over {MAX_BATCH_BYTES:,}; "
-                    "split the input, or use http(s) image URLs."
-                )
-        except BaseException:
-            prepared.close()
-            raise
-        prepared.file.seek(0)
-        return prepared
+            upload = (filename, handle, "application/jsonl")
+            file = await _call(self._openai().files.create(file=upload, purpose="batch"))
+        finally:
+            handle.close()
+        return file.id
 
-    # -- the API ---------------------------------------------------------------------------------
-
-    async def asubmit_prepared(
-        self, prepared: PreparedBatch, *, metadata: Mapping[str, str] | None = None
-    ) -> BatchStatus:
-        """Upload the input file and create the batch."""
-        if not prepared.ids:
-            raise ValueError("Nothing to submit: every item is already done or failed to build.")
+    async def afind_file(self, filename: str, size: int) -> str | None:
+        """The id of an uploaded batch file with this name and size (an upload cut short before its id was saved)."""
         client = self._openai()
-        upload = ("qwen-vl-batch.jsonl", prepared.file, "application/jsonl")
-        file = await _call(client.files.create(file=upload, purpose="batch"))
+        try:
+            async for file in client.files.list(purpose="batch"):
+                if file.filename == filename and file.bytes == size:
+                    return file.id
+        except openai.APIError as exc:
+            raise _map_error(exc) from exc
+        return None
+
+    async def acreate(self, file_id: str, *, metadata: Mapping[str, str] | None = None) -> BatchStatus:
+        """Create a batch from an uploaded input file."""
         batch = await _call(
-            client.batches.create(
-                input_file_id=file.id,
+            self._openai().batches.create(
+                input_file_id=file_id,
                 endpoint=BATCH_ENDPOINT,
                 completion_window=COMPLETION_WINDOW,
                 metadata=dict(metadata) if metadata else openai.omit,
@@ -275,20 +206,21 @@ class BatchAPIClient:
         )
         return BatchStatus.from_batch(batch)
 
-    async def asubmit(
-        self, items: Iterable[BatchItem], settings: BatchSettings, *, metadata: Mapping[str, str] | None = None
-    ) -> tuple[BatchStatus, list[dict[str, Any]]]:
-        """Build, upload and create; returns the new batch and the records of items that failed to build."""
-        prepared = self.prepare(items, settings)
-        try:
-            return await self.asubmit_prepared(prepared, metadata=metadata), prepared.rejected
-        finally:
-            prepared.close()
+    async def afind_batch(self, file_id: str, *, since: int | None = None) -> BatchStatus | None:
+        """The batch created from `file_id` (newest first, down to `since`, epoch seconds), or None.
 
-    def submit(
-        self, items: Iterable[BatchItem], settings: BatchSettings, *, metadata: Mapping[str, str] | None = None
-    ) -> tuple[BatchStatus, list[dict[str, Any]]]:
-        return self._sync(lambda: self.asubmit(items, settings, metadata=metadata))
+        How a submit interrupted between creating a batch and saving its id avoids a duplicate.
+        """
+        client = self._openai()
+        try:
+            async for batch in client.batches.list(limit=100):
+                if batch.input_file_id == file_id:
+                    return BatchStatus.from_batch(batch)
+                if since is not None and batch.created_at < since - _CLOCK_SKEW:
+                    return None
+        except openai.APIError as exc:
+            raise _map_error(exc) from exc
+        return None
 
     async def astatus(self, batch_id: str) -> BatchStatus:
         return BatchStatus.from_batch(await _call(self._openai().batches.retrieve(batch_id)))

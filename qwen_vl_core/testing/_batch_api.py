@@ -2,15 +2,21 @@
 
     emu.batch_api.retrieves_per_status = 2   # two GETs per status step (default 1)
     emu.batch_api.expire_after = 3           # the next batches expire after 3 lines
+    emu.batch_api.max_line_bytes = 1000      # validation fails a batch with a longer line
+    emu.batch_api.reply_for = lambda line: Reply(text=line["custom_id"])   # script by line, not FIFO
 
 Each `GET /batches/{id}` moves a batch one step along validating → in_progress → finalizing →
 completed. Lines are validated when the batch leaves `validating` (a bad file fails the batch with
 `errors`), and run when it leaves `in_progress`: each line's body goes through the same rules and
 the same `enqueue` FIFO as a chat request, in line order, so `emu.enqueue(...)` scripts batch items
 too. A 2xx reply becomes a result-file line; an `ErrorReply` or a broken rule becomes an error-file
-line. Line shapes follow OpenAI's batch output (`{"id", "custom_id", "response": {"status_code",
-"request_id", "body"}, "error"}`); error lines also carry `error: {"code", "message"}` [I: the
-exact Model Studio error-file line was not captured].
+line. `GET /files` and `GET /batches` list what was uploaded and created (batches newest first,
+`limit` / `after` pagination). Line shapes follow OpenAI's batch output (`{"id", "custom_id",
+"response": {"status_code", "request_id", "body"}, "error"}`); error lines also carry
+`error: {"code", "message"}` [I: the exact Model Studio error-file line was not captured].
+Validation enforces the documented limits: at most 50,000 lines and 500 MB per file, 6 MB per line
+(Model Studio "バッチ推論", https://www.alibabacloud.com/help/ja/model-studio/batch-inference)
+[I: the messages are not captured].
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from qwen_vl_core.testing._compat import compat_error, render_compat
 from qwen_vl_core.testing._http import RawRequest, Response
@@ -36,6 +43,9 @@ BATCH_ENDPOINT = "/v1/chat/completions"
 _TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _EXPIRED = "This request could not be executed before the completion window expired."  # OpenAI's wording
 _JSON = "application/json"
+MAX_LINES = 50_000
+MAX_FILE_BYTES = 500 * 1000 * 1000
+MAX_LINE_BYTES = 6 * 1000 * 1000
 
 
 def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
@@ -142,7 +152,9 @@ class BatchAPI:
 
     `retrieves_per_status`: GETs of a batch before it moves one status on (0: straight to the end).
     `expire_after`: batches created from now on expire after running that many lines; the rest go
-    to the error file as `batch_expired`. `files` and `batches` hold the stored objects by id.
+    to the error file as `batch_expired`. `max_lines`, `max_file_bytes`, `max_line_bytes`: the
+    limits validation enforces. `reply_for(line)`: the script for one input line (None: the FIFO).
+    `files` and `batches` hold the stored objects by id.
     """
 
     def __init__(self, pop: Callable[[], Script], *, enforce_rules: bool) -> None:
@@ -151,6 +163,10 @@ class BatchAPI:
         self._lock = threading.Lock()
         self.retrieves_per_status = 1
         self.expire_after: int | None = None
+        self.max_lines = MAX_LINES
+        self.max_file_bytes = MAX_FILE_BYTES
+        self.max_line_bytes = MAX_LINE_BYTES
+        self.reply_for: Callable[[dict[str, Any]], Script | None] | None = None
         self.files: dict[str, _File] = {}
         self.batches: dict[str, _Batch] = {}
 
@@ -169,6 +185,10 @@ class BatchAPI:
             route = (request.method, parts[0], len(parts), parts[-1] if len(parts) == 3 else None)
             if route == ("POST", "files", 1, None):
                 return self._upload(request)
+            if route == ("GET", "files", 1, None):
+                return self._list_files(request.target)
+            if route == ("GET", "batches", 1, None):
+                return self._list_batches(request.target)
             if route[:3] == ("GET", "files", 2):
                 return self._file(parts[1], content=False)
             if route == ("GET", "files", 3, "content"):
@@ -203,6 +223,30 @@ class BatchAPI:
         if content:
             return Response(200, [("content-type", "application/octet-stream")], file.data)
         return _json_response(file.as_json())
+
+    def _list_files(self, target: str) -> Response:
+        purpose = parse_qs(urlsplit(target).query).get("purpose", [None])[0]
+        data = [f.as_json() for f in self.files.values() if purpose is None or f.purpose == purpose]
+        return _json_response({"object": "list", "data": data, "has_more": False})
+
+    def _list_batches(self, target: str) -> Response:
+        query = parse_qs(urlsplit(target).query)
+        newest = list(reversed(self.batches.values()))
+        after = query.get("after", [None])[0]
+        if after is not None:
+            ids = [b.id for b in newest]
+            newest = newest[ids.index(after) + 1 :] if after in ids else []
+        limit = int(query.get("limit", ["20"])[0])
+        page = [b.as_json() for b in newest[:limit]]
+        return _json_response(
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": len(newest) > limit,
+            }
+        )
 
     def _store(self, name: str, lines: list[dict[str, Any]]) -> str | None:
         if not lines:
@@ -279,24 +323,32 @@ class BatchAPI:
         lines: list[dict[str, Any]] = []
         seen: set[Any] = set()
         models: set[Any] = set()
-        for number, text in enumerate(self.files[batch.input_file_id].data.decode().splitlines(), 1):
-            if not text.strip():
+        data = self.files[batch.input_file_id].data
+        if len(data) > self.max_file_bytes:
+            return _invalid(f"The file is over {self.max_file_bytes:,} bytes.")
+        for number, raw in enumerate(data.splitlines(), 1):
+            if not raw.strip():
                 continue
+            if len(raw) > self.max_line_bytes:
+                return _invalid(f"The line is over {self.max_line_bytes:,} bytes.", number)
+            if number > self.max_lines:
+                return _invalid(f"The file has over {self.max_lines:,} lines.")
+            text = raw.decode()
             try:
                 line = json.loads(text)
             except ValueError:
                 line = None
             problem = _line_problem(line, seen)
             if problem is not None:
-                return {"code": "invalid_request", "message": problem, "line": number, "param": None}
+                return _invalid(problem, number)
             assert isinstance(line, dict)
             seen.add(line["custom_id"])
             models.add(line["body"].get("model"))
             lines.append(line)
         if len(models) > 1:
-            return {"code": "invalid_request", "message": "All lines must request the same model.", "line": None}
+            return _invalid("All lines must request the same model.")
         if not lines:
-            return {"code": "invalid_request", "message": "The input file has no requests.", "line": None}
+            return _invalid("The input file has no requests.")
         batch.lines = lines
         return None
 
@@ -325,7 +377,8 @@ class BatchAPI:
         elif view.stream:
             response = compat_error(400, "Batch requests cannot stream; remove stream.")  # [I] not captured
         else:
-            response = render_compat(self._pop(), view)
+            script = self.reply_for(line) if self.reply_for is not None else None
+            response = render_compat(script if script is not None else self._pop(), view)
         headers = dict(response.headers)
         body = _body_json(response.body)
         envelope = {"status_code": response.status, "request_id": headers.get("x-request-id"), "body": body}
@@ -334,6 +387,10 @@ class BatchAPI:
         inner = body.get("error") if isinstance(body, dict) else None
         error = inner if isinstance(inner, dict) else {}
         return _line(line["custom_id"], envelope, {"code": error.get("code"), "message": error.get("message")}), False
+
+
+def _invalid(message: str, line: int | None = None) -> dict[str, Any]:
+    return {"code": "invalid_request", "message": message, "line": line, "param": None}
 
 
 def _line_problem(line: Any, seen: set[Any]) -> str | None:

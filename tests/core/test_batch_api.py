@@ -23,6 +23,7 @@ from qwen_vl_core.batch import (
     afetch_batch,
     arun_batch_api,
     arun_realtime,
+    asubmit_job,
     build_batch_line,
     build_request,
     check_batch_support,
@@ -56,11 +57,13 @@ def test_public_names_are_pinned() -> None:
     assert batch.__all__ == sorted(batch.__all__, key=lambda n: (not n.isupper(), n))
     assert set(batch.__all__) == {
         "BATCH_API_MODELS", "PRICES", "BatchAPIClient", "BatchFailedError", "BatchItem", "BatchItemError",
-        "BatchSettings", "BatchStatus", "CostEstimate", "CostMeter", "FetchResult", "RateLimiter", "RecordWriter",
-        "RunSummary", "afetch_batch", "arun_batch_api", "arun_realtime", "build_batch_line", "build_request",
-        "check_batch_support", "estimate_tokens", "fetch_batch", "format_summary", "items_from_folder",
-        "items_from_manifest", "load_items", "read_records", "record_from_batch_line", "record_from_error",
-        "record_from_result", "run_batch_api", "run_realtime", "scan_output",
+        "BatchSettings", "BatchStatus", "BatchThinkingWarning", "CostEstimate", "CostMeter", "FetchResult",
+        "JobFetch", "JobManifest", "RateLimiter", "RecordWriter", "RunSummary", "SettingsMismatchError",
+        "ShardLimits", "ShardState", "acancel_job", "afetch_batch", "afetch_job", "ajob_status", "arun_batch_api",
+        "arun_realtime", "asubmit_job", "build_batch_line", "build_request", "cancel_job", "check_batch_support",
+        "estimate_tokens", "fetch_batch", "fetch_job", "format_summary", "items_from_folder", "items_from_manifest",
+        "job_status", "load_items", "read_records", "record_from_batch_line", "record_from_error",
+        "record_from_result", "run_batch_api", "run_realtime", "scan_output", "settings_record", "submit_job",
     }  # fmt: skip
 
 
@@ -71,20 +74,28 @@ def test_public_names_are_pinned() -> None:
             "qvq-max",
             "cn",
             "qvq-max answers only streaming requests, and Batch API requests do not stream, so it cannot be batched. "
-            "Use --via realtime (streams each item), or a Qwen3-VL model such as qwen3-vl-plus.",
+            "Use --via realtime (streams each item), or a model such as qwen3-vl-plus.",
+        ),
+        (
+            "qwen3-vl-plus",
+            "us",
+            "The Model Studio Batch API does not run visual models in Virginia (us); it does in Beijing (cn) and, "
+            "for qwen3.7-plus, Singapore (intl). Use --region cn (or intl) with a key of that region, or "
+            "--via realtime here.",
         ),
         (
             "qwen3-vl-plus",
             "intl",
-            "The Model Studio Batch API runs Qwen-VL models only in the Beijing region (cn); this endpoint is in "
-            "Singapore (intl). Use --region cn with a Beijing API key, or --via realtime here.",
+            "qwen3-vl-plus is batched only in Beijing (cn), not in Singapore (intl). Use --region cn with a key of "
+            "that region, or --via realtime here.",
         ),
         (
             "qwen3-vl-8b-thinking",
             None,
-            "qwen3-vl-8b-thinking is not on Model Studio's Batch API list for Qwen-VL (Beijing): qwen-vl-max, "
-            "qwen-vl-max-latest, qwen-vl-plus, qwen-vl-plus-latest, qwen3-vl-flash, qwen3-vl-plus. Use one of those, "
-            "or --via realtime (same records, full price).",
+            "qwen3-vl-8b-thinking is not on Model Studio's Batch API list for image input (Beijing (cn): "
+            "qwen3-vl-flash, qwen3-vl-plus, qwen3.5-flash, qwen3.5-plus, qwen3.6-flash, qwen3.6-plus, qwen3.7-flash, "
+            "qwen3.7-plus, qwen3.8-flash, qwen3.8-max; Singapore (intl): qwen3.7-plus). Use one of those, or "
+            "--via realtime (same records, full price).",
         ),
     ],
 )
@@ -95,8 +106,11 @@ def test_unsupported_model_or_region_is_a_clear_error(model: str, region: str | 
 
 
 def test_supported_combinations_and_regions_of_urls() -> None:
-    check_batch_support("qwen3-vl-plus", "cn")
-    check_batch_support("qwen3-vl-flash", None)
+    for model, region in [
+        ("qwen3-vl-plus", "cn"), ("qwen3-vl-flash", None), ("qwen3.5-plus", "cn"), ("qwen3.6-plus", None),
+        ("qwen3.7-plus", "cn"), ("qwen3.7-plus", "intl"),
+    ]:  # fmt: skip
+        check_batch_support(model, region)
     assert [
         region_of(u)
         for u in (
@@ -116,12 +130,13 @@ def test_supported_combinations_and_regions_of_urls() -> None:
 async def test_unsupported_region_fails_before_any_upload(emu, tmp_path: Path) -> None:
     api = BatchAPIClient(base_url=emu.base_url, api_key=emu.api_key, region="intl", poll_interval=0)
     out = tmp_path / "out.jsonl"
-    with pytest.raises(ValueError, match="only in the Beijing region"):
+    with pytest.raises(ValueError, match=r"batched only in Beijing \(cn\), not in Singapore"):
         await arun_batch_api(items(2), out, api=api, settings=SETTINGS)
-    assert emu.requests == []
-    assert not out.exists()
     with pytest.raises(ValueError, match="answers only streaming requests"):
-        BatchAPIClient(region="cn").prepare(items(1), BatchSettings("qvq-max", "q"))
+        await asubmit_job(api, items(1), BatchSettings("qvq-max", "q"), out=out)
+    assert emu.requests == []
+    assert not (tmp_path / "out.jsonl.job").exists()
+    assert not out.exists()
 
 
 def test_a_line_is_the_compat_body_without_streaming(tmp_path: Path) -> None:
@@ -227,19 +242,24 @@ async def test_submit_then_fetch_from_another_client_with_only_the_id(emu, tmp_p
     )
     submitter = BatchAPIClient(base_url=emu.base_url, api_key=emu.api_key, region="cn")
     try:
-        status, rejected = await submitter.asubmit([*items(2), BatchItem("bad", ("/nope.png",))], SETTINGS)
+        job = await asubmit_job(
+            submitter, [*items(2), BatchItem("bad", ("/nope.png",))], SETTINGS, out=tmp_path / "job-out.jsonl"
+        )
     finally:
         await submitter.aclose()
-    error_type = rejected[0]["error"]["type"]
-    assert (status.status, rejected[0]["id"], error_type) == ("validating", "bad", "InvalidMediaError")
+    ((batch_id, status),) = [(s.batch_id, s.status) for s in job.shards]
+    assert (status, job.rejected) == ("validating", 1)
+    (rejected,) = read_records(job.rejected_path)
+    assert (rejected["id"], rejected["error"]["type"]) == ("bad", "InvalidMediaError")
+    assert batch_id is not None
     other = BatchAPIClient(base_url=emu.base_url, api_key=emu.api_key, poll_interval=0)
     out = tmp_path / "out.jsonl"
     try:
-        early = await afetch_batch(other, status.id, out)
+        early = await afetch_batch(other, batch_id, out)
         assert (early.ready, early.written, early.status.status, out.exists()) == (False, 0, "in_progress", False)
         seen: list[str] = []
-        result = await afetch_batch(other, status.id, out, wait=True, on_status=lambda s: seen.append(s.status))
-        again = await afetch_batch(other, status.id, out)
+        result = await afetch_batch(other, batch_id, out, wait=True, on_status=lambda s: seen.append(s.status))
+        again = await afetch_batch(other, batch_id, out)
     finally:
         await other.aclose()
     assert seen == ["finalizing", "completed"]
@@ -250,6 +270,8 @@ async def test_submit_then_fetch_from_another_client_with_only_the_id(emu, tmp_p
         ("item-0", "one", None),
         ("item-1", None, "ServerError"),
     ]
+    header = {"qwen_vl_batch": {"version": 1, "fingerprint": None, "settings": None}}  # fetched by id: unknown
+    assert json.loads(out.read_text().splitlines()[0]) == header
 
 
 async def test_expired_batch_records_the_items_it_never_ran(emu, api, tmp_path: Path) -> None:
@@ -271,12 +293,14 @@ async def test_expired_batch_records_the_items_it_never_ran(emu, api, tmp_path: 
 
 
 async def test_cancel_and_a_cancelled_batch_has_nothing_to_fetch(emu, api, tmp_path: Path) -> None:
-    status, _ = await api.asubmit(items(2), SETTINGS)
-    cancelling = await api.acancel(status.id)
+    job = await asubmit_job(api, items(2), SETTINGS, out=tmp_path / "job.jsonl")
+    batch_id = job.shards[0].batch_id
+    assert batch_id is not None
+    cancelling = await api.acancel(batch_id)
     assert cancelling.status == "cancelling"
-    final = await api.await_batch(status.id)
+    final = await api.await_batch(batch_id)
     assert (final.status, final.completed, final.output_file_id) == ("cancelled", 0, None)
-    result = await afetch_batch(api, status.id, tmp_path / "out.jsonl")
+    result = await afetch_batch(api, batch_id, tmp_path / "out.jsonl")
     assert (result.ready, result.written) == (True, 0)
     assert emu.pending == 0
     assert [r for r in emu.requests if r.path.endswith("/chat/completions")] == []

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from qwen_vl_core.batch import read_records
+from qwen_vl_core.batch import JobManifest, read_records
 from qwen_vl_core.cli import main
 from qwen_vl_core.testing import DashScopeEmulator, ErrorReply, Reply
 
@@ -96,11 +97,11 @@ def test_run_via_batch_api(emu, photos, tmp_path: Path) -> None:
         ("shelf/c.png", "label 2"),
     ]
     assert "Batch API half price" in stdout
-    assert "submitted batch batch_" in stderr
-    assert f"--out {out}" in stderr
+    assert ": 1 batch(es), 3 requests; if this wait is interrupted, collect them later with: " in stderr
+    assert stderr.count(f"qwen-vl batch fetch {out}.job\n") == 1
 
 
-def test_submit_status_fetch_and_cancel(emu, tmp_path: Path) -> None:
+def test_submit_status_fetch_and_cancel_a_job(emu, tmp_path: Path) -> None:
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(
         json.dumps({"id": "x", "prompt": "one"})
@@ -111,30 +112,52 @@ def test_submit_status_fetch_and_cancel(emu, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     emu.enqueue(Reply(text="answer x", request_id="rx"))
     code, stdout, stderr = cli("batch", "submit", str(manifest), "--out", str(out), *connect(emu))
-    batch_id = stdout.strip()
-    assert (code, batch_id.startswith("batch_")) == (1, True)  # one item could not be built
-    assert f"not submitted: y: The image file '{tmp_path / 'missing.png'}' does not exist" in stderr
-    assert [r["id"] for r in read_records(out)] == ["y"]
-    code, stdout, _ = cli("batch", "status", batch_id, *connect(emu))
-    assert (code, stdout) == (0, f"{batch_id}: in_progress, 0/1 done, 0 failed\n")
-    code, _, stderr = cli("batch", "fetch", batch_id, "--out", str(out), *connect(emu))
-    assert (code, stderr) == (
-        3,
-        f"{batch_id}: finalizing, 1/1 done, 0 failed\nnot finished yet: fetch again later, or pass --wait\n",
+    folder = stdout.strip()
+    job = JobManifest.load(folder)
+    batch_id = job.shards[0].batch_id
+    assert (code, folder) == (1, f"{out}.job")  # one item could not be built
+    assert stderr == (
+        f"submitted 1 requests as 1 batch(es) (job {job.job_id}); later, from any machine with the key and this "
+        f"folder: qwen-vl batch fetch {folder}\n1 items could not be built; their error records go to {out} on fetch\n"
     )
-    code, stdout, _ = cli(
-        "batch", "fetch", batch_id, "--out", str(out), "--wait", "--poll-interval", "0", *connect(emu)
+    key = ["--api-key", str(emu.api_key)]  # the job knows its endpoint
+    code, stdout, _ = cli("batch", "status", folder, *key)
+    head = f"job {job.job_id} ({folder}): 1 batch(es), 1 requests, "
+    rejected = "  1 items could not be built (their error records are merged on fetch)\n"
+    assert (code, stdout) == (
+        0,
+        f"{head}0 done, 0 failed; records go to {out}\n{rejected}"
+        f"  shard 0: {batch_id}: in_progress, 0/1 done, 0 failed\n",
     )
-    assert (code, stdout) == (0, f"{batch_id}: completed, 1/1 done, 0 failed\nwrote 1 records to {out}\n")
+    code, stdout, stderr = cli("batch", "fetch", folder, *key)
+    assert (code, stderr) == (3, f"{batch_id}: finalizing, 1/1 done, 0 failed\n1 batch(es) not finished yet: fetch "
+                                 "again later, or pass --wait\n")  # fmt: skip
+    assert stdout.endswith(f"wrote 1 records to {out}\n")  # the item that could not be built
+    code, stdout, _ = cli("batch", "fetch", folder, "--wait", "--poll-interval", "0", *key)
+    assert (code, stdout) == (
+        1,
+        f"{head}1 done, 0 failed; records go to {out}\n{rejected}"
+        f"  shard 0: {batch_id}: completed, 1/1 done, 0 failed, fetched\nwrote 1 records to {out}\n",
+    )
     assert [(r["id"], r["answer"]) for r in read_records(out)] == [("y", None), ("x", "answer x")]
-    code, stdout, _ = cli("batch", "fetch", batch_id, "--out", str(out), *connect(emu))
-    assert stdout.endswith("wrote 0 records to " + str(out) + " (1 already there)\n")
-    code, stdout, _ = cli("batch", "submit", str(manifest), *connect(emu))
-    second = stdout.strip()
-    code, stdout, _ = cli("batch", "cancel", second, *connect(emu))
-    assert (code, stdout) == (0, f"{second}: cancelling, 0/0 done, 0 failed\n")
-    code, stdout, _ = cli("batch", "status", second, *connect(emu))
-    assert stdout == f"{second}: cancelled, 0/0 done, 0 failed\n"
+    code, stdout, _ = cli("batch", "fetch", folder, *key)
+    assert (code, stdout.splitlines()[-1]) == (1, f"wrote 0 records to {out}")
+    code, stdout, _ = cli("batch", "status", str(batch_id), *connect(emu))  # one batch by id still works
+    assert (code, stdout.splitlines()[0]) == (0, f"{batch_id}: completed, 1/1 done, 0 failed")
+    code, stdout, _ = cli("batch", "submit", str(manifest), "--out", str(tmp_path / "two.jsonl"), *connect(emu))
+    second = JobManifest.load(stdout.strip())
+    code, stdout, _ = cli("batch", "cancel", stdout.strip(), *key)
+    assert (code, stdout.splitlines()[-1]) == (
+        0,
+        f"  shard 0: {second.shards[0].batch_id}: cancelling, 0/1 done, 0 failed",
+    )
+    code, stdout, _ = cli("batch", "status", str(second.folder), *key)
+    assert stdout.splitlines()[-1] == f"  shard 0: {second.shards[0].batch_id}: cancelled, 0/1 done, 0 failed"
+
+
+def test_fetch_one_batch_by_id_needs_out(emu, tmp_path: Path) -> None:
+    code, _, stderr = cli("batch", "fetch", "batch_1", *connect(emu))
+    assert (code, stderr) == (2, "error: fetching one batch by id needs --out (a job folder knows its output)\n")
 
 
 def test_unsupported_region_or_model_is_exit_2_with_no_request(emu, photos, tmp_path: Path) -> None:
@@ -144,10 +167,12 @@ def test_unsupported_region_or_model_is_exit_2_with_no_request(emu, photos, tmp_
     )
     assert (code, stderr) == (
         2,
-        "error: The Model Studio Batch API runs Qwen-VL models only in the Beijing region (cn); this endpoint is in "
-        "Singapore (intl). Use --region cn with a Beijing API key, or --via realtime here.\n",
+        "error: qwen3-vl-plus is batched only in Beijing (cn), not in Singapore (intl). Use --region cn with a key of "
+        "that region, or --via realtime here.\n",
     )
-    code, _, stderr = cli("batch", "submit", str(photos), "--prompt", "q", "--model", "qvq-max", *connect(emu))
+    code, _, stderr = cli(
+        "batch", "submit", str(photos), "--prompt", "q", "--model", "qvq-max", "--out", out, *connect(emu)
+    )
     assert code == 2
     assert stderr.startswith("error: qvq-max answers only streaming requests")
     assert emu.requests == []
@@ -184,7 +209,10 @@ def test_without_a_key_the_batch_api_says_what_to_set(monkeypatch) -> None:
     code, _, stderr = cli("batch", "status", "batch_1", "--region", "cn")
     assert code == 2
     assert stderr.startswith("error: No DashScope API key: set the DASHSCOPE_API_KEY environment variable")
-    assert stderr.endswith("(the Batch API for Qwen-VL runs in Beijing: --region cn with a Beijing key)\n")
+    assert stderr.endswith(
+        "(the Batch API for visual models runs in Beijing: --region cn with a Beijing key; qwen3.7-plus also in "
+        "Singapore)\n"
+    )
 
 
 def test_emulator_demo(photos, tmp_path: Path) -> None:
@@ -193,3 +221,55 @@ def test_emulator_demo(photos, tmp_path: Path) -> None:
     assert code == 0
     assert [r["answer"] for r in read_records(out)] == ["A product photo."] * 3
     assert stdout.endswith("estimated cost: no price data for this model and region\n")
+
+
+def test_resuming_with_another_prompt_or_model_is_refused(emu, photos, tmp_path: Path) -> None:
+    out = tmp_path / "same.jsonl"
+    code, _, _ = cli("batch", "run", str(photos), "--prompt", "Label it.", "--out", str(out), *connect(emu))
+    assert code == 0
+    before = out.read_bytes()
+    args = ["batch", "run", str(photos), "--prompt", "something else", "--model", "qvq-max", "--out", str(out)]
+    code, stdout, stderr = cli(*args, *connect(emu))
+    assert (code, stdout) == (2, "")
+    assert stderr.startswith(
+        f'error: {out} holds 3 records produced with other settings (model "qwen3-vl-plus" → "qvq-max"; prompt '
+        '"Label it." → "something else"; thinking.effective false → true). Resuming would pass them off as answers '
+        "to these settings. Run with the same settings, write to another --out, or pass --new-settings to start "
+        f"{tmp_path}/same-"
+    )
+    assert (out.read_bytes(), len(emu.requests)) == (before, 3)
+    emu.enqueue(*(Reply(reasoning="hm", text=f"other {n}") for n in range(3)))
+    code, stdout, stderr = cli(*args, "--new-settings", *connect(emu))
+    separate = next(p for p in tmp_path.iterdir() if p.name.startswith("same-"))
+    assert (code, stdout.splitlines()[-1]) == (0, f"records: {separate}")
+    assert stderr.startswith(f"settings differ from {out} (model ")
+    assert [r["answer"] for r in read_records(separate)] == ["other 0", "other 1", "other 2"]
+    assert out.read_bytes() == before
+
+
+def test_retry_failed_supersedes_the_failed_record(emu, photos, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    args = ["batch", "run", str(photos), "--prompt", "q", "--out", str(out), "--concurrency", "1", *connect(emu)]
+    emu.enqueue(Reply(text="fine"), ErrorReply(400, "Bad image."), Reply(text="fine"))
+    assert cli(*args)[0] == 1
+    emu.enqueue(Reply(text="fine now"))
+    code, stdout, _ = cli(*args, "--retry-failed")
+    assert (code, stdout.splitlines()[0]) == (0, "items: 3 (2 already done), this run: 1 ok, 0 failed in 0s")
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(line.get("id"), line.get("supersedes")) for line in lines] == [
+        (None, None), ("a.png", None), ("b.png", None), ("shelf/c.png", None), ("b.png", 3),
+    ]  # fmt: skip
+    assert [(r["id"], r["answer"]) for r in read_records(out)] == [
+        ("a.png", "fine"), ("b.png", "fine now"), ("shelf/c.png", "fine"),
+    ]  # fmt: skip
+
+
+def test_ray_options_need_via_ray_and_via_ray_needs_ray(photos, tmp_path: Path, monkeypatch) -> None:
+    out = str(tmp_path / "o.jsonl")
+    code, _, stderr = cli("batch", "run", str(photos), "--prompt", "q", "--out", out, "--workers", "4")
+    assert (code, stderr) == (2, "error: --workers and --ray-address apply to --via ray only.\n")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    monkeypatch.delitem(sys.modules, "qwen_vl_core.batch.ray", raising=False)
+    code, _, stderr = cli("batch", "run", str(photos), "--prompt", "q", "--out", out, "--via", "ray")
+    assert (code, stderr.startswith("error: --via ray needs Ray: pip install 'qwen-vl-reasoning[ray]' (")) == (2, True)
+    assert not Path(out).exists()

@@ -175,3 +175,35 @@ def test_reset_forgets_files_and_batches(emu, sdk) -> None:
 def test_the_vllm_flavour_has_no_batch_api() -> None:
     with DashScopeEmulator(flavour="vllm") as emu, pytest.raises(RuntimeError, match="serves no Batch API"):
         emu.batch_api  # noqa: B018
+
+
+def test_files_and_batches_are_listed_newest_batch_first_with_pagination(emu, sdk) -> None:
+    ids = [start(sdk, line("a")) for _ in range(3)]
+    assert [f.filename for f in sdk.files.list(purpose="batch")] == ["in.jsonl"] * 3
+    page = sdk.batches.list(limit=2)
+    assert ([b.id for b in page.data], page.has_more) == ([ids[2], ids[1]], True)
+    assert [b.id for b in sdk.batches.list(limit=2)] == [ids[2], ids[1], ids[0]]  # the SDK follows `after`
+    assert [b.id for b in sdk.batches.list(after=ids[1])] == [ids[0]]
+
+
+def test_validation_enforces_the_documented_limits(emu, sdk) -> None:
+    emu.batch_api.max_line_bytes = 200
+    emu.batch_api.max_lines = 2
+    too_long = finish(sdk, start(sdk, line("a"), line("b", max_tokens=1, stop=["x" * 200])))
+    assert too_long.errors is not None
+    assert too_long.errors.data is not None
+    assert (too_long.errors.data[0].line, too_long.errors.data[0].message) == (2, "The line is over 200 bytes.")
+    too_many = finish(sdk, start(sdk, line("a"), line("b"), line("c")))
+    assert too_many.errors is not None
+    assert too_many.errors.data is not None
+    assert too_many.errors.data[0].message == "The file has over 2 lines."
+    emu.batch_api.max_file_bytes = 10
+    assert finish(sdk, start(sdk, line("a"))).status == "failed"
+
+
+def test_reply_for_scripts_each_line_by_its_content(emu, sdk) -> None:
+    emu.enqueue(Reply(text="from the queue"))
+    emu.batch_api.reply_for = lambda it: Reply(text=f"for {it['custom_id']}") if it["custom_id"] != "q" else None
+    batch = finish(sdk, start(sdk, line("x"), line("q"), line("y")))
+    answers = [r["response"]["body"]["choices"][0]["message"]["content"] for r in content(sdk, batch.output_file_id)]
+    assert answers == ["for x", "from the queue", "for y"]

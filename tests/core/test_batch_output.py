@@ -48,11 +48,14 @@ def test_scan_knows_ok_failed_and_the_latest_record_wins(tmp_path: Path) -> None
     lines = [ok("a"), failed("b"), failed("c"), ok("c"), ok("d"), failed("d")]
     out.write_text("".join(json.dumps(r) + "\n" for r in lines) + "garbage line\n[1]\n")
     state = scan_output(out)
-    assert (state.ok, state.failed, state.torn, state.valid_bytes) == (
+    assert (state.ok, state.failed, state.torn, state.valid_bytes, state.header, state.records, state.lines) == (
         {"a", "c"},
-        {"b", "d"},
+        {"b": 2, "d": 6},
         False,
         out.stat().st_size,
+        None,
+        6,
+        8,
     )
     assert state.done() == {"a", "b", "c", "d"}
     assert state.done(retry_failed=True) == {"a", "c"}
@@ -70,6 +73,44 @@ def test_torn_last_line_is_dropped_when_resuming(tmp_path: Path) -> None:
     with RecordWriter(out, state=state) as writer:
         writer.write(ok("b"))
     assert out.read_text() == whole + json.dumps(ok("b")) + "\n"
+
+
+HEADER = {"qwen_vl_batch": {"version": 1, "fingerprint": "f" * 16, "settings": {"model": "m"}}}
+
+
+def test_header_is_written_first_and_skipped_by_readers(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with RecordWriter(out, header=HEADER) as writer:
+        writer.write(ok("a"))
+    with RecordWriter(out, header=HEADER) as writer:  # records exist: the header is not written again
+        writer.write(ok("b"))
+    assert out.read_text().splitlines() == [json.dumps(HEADER), json.dumps(ok("a")), json.dumps(ok("b"))]
+    state = scan_output(out)
+    assert (state.header, state.records, state.lines, state.ok) == (HEADER["qwen_vl_batch"], 2, 3, {"a", "b"})
+    assert read_records(out) == [ok("a"), ok("b")]
+
+
+def test_a_file_with_only_a_header_starts_over_with_the_new_one(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"qwen_vl_batch": {"version": 1, "settings": {"model": "old"}}}) + "\n" + '{"id": "to')
+    with RecordWriter(out, header=HEADER) as writer:
+        writer.write(ok("a"))
+    assert out.read_text().splitlines() == [json.dumps(HEADER), json.dumps(ok("a"))]
+
+
+def test_a_retried_record_supersedes_the_failed_one_by_line_number(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with RecordWriter(out, header=HEADER) as writer:
+        for record in (ok("a"), failed("b"), failed("c")):
+            writer.write(record)
+    with RecordWriter(out) as writer:
+        writer.write(ok("b"))  # line 5 replaces line 3
+        writer.write(failed("c"))  # failed again: line 6 replaces line 4
+        writer.write(ok("c"))  # line 7 replaces line 6
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line.get("supersedes") for line in lines] == [None, None, None, None, 3, 4, 6]
+    assert read_records(out) == [ok("a"), {**ok("b"), "supersedes": 3}, {**ok("c"), "supersedes": 6}]
+    assert (scan_output(out).ok, scan_output(out).failed) == ({"a", "b", "c"}, {})
 
 
 class FakeClock:

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from qwen_vl_core import ChatRequest, ChatResult, QwenVLClient, RateLimitError, Usage
-from qwen_vl_core.batch import BatchItem, BatchSettings, arun_realtime, read_records, run_realtime
+from qwen_vl_core.batch import (
+    BatchItem,
+    BatchSettings,
+    SettingsMismatchError,
+    arun_realtime,
+    read_records,
+    run_realtime,
+    settings_record,
+)
+from qwen_vl_core.batch.fingerprint import fingerprint
 from qwen_vl_core.testing import DashScopeEmulator, Disconnect, ErrorReply, Reply
 
 SETTINGS = BatchSettings("qwen3-vl-plus", "Describe it.")
@@ -36,7 +45,21 @@ async def client(emu: DashScopeEmulator) -> AsyncIterator[QwenVLClient]:
 
 
 def lines(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    """The record lines (the settings header left out)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if '"qwen_vl_batch"' not in line]
+
+
+SETTINGS_RECORD = {
+    "model": "qwen3-vl-plus",
+    "prompt": "Describe it.",
+    "system": None,
+    "thinking": {"enable": None, "effective": False, "budget": None},
+    "images": {"max_pixels": None, "high_res": None, "fps": None},
+    "sampling": {},
+    "response_format": None,
+    "extra_body": None,
+    "protocol": "openai",
+}
 
 
 async def test_records_for_answers_and_item_errors(emu, client, tmp_path: Path) -> None:
@@ -53,6 +76,9 @@ async def test_records_for_answers_and_item_errors(emu, client, tmp_path: Path) 
     out = tmp_path / "out.jsonl"
     summary = await arun_realtime(work, out, client=client, settings=SETTINGS, concurrency=1)
     assert (summary.total, summary.done, summary.failed, summary.skipped) == (4, 1, 3, 0)
+    header = json.loads(out.read_text().splitlines()[0])
+    assert header == {"qwen_vl_batch": {"version": 1, "fingerprint": header["qwen_vl_batch"]["fingerprint"],
+                                        "settings": SETTINGS_RECORD}}  # fmt: skip
     assert lines(out) == [
         {
             "id": "ok",
@@ -172,8 +198,8 @@ async def test_resume_after_cancel_mid_run_has_no_duplicate_and_no_lost_record(t
             client.close()
     final = out.read_text().splitlines()
     assert final[: len(first)] == first  # nothing finished was lost or rewritten
-    assert sorted(json.loads(line)["id"] for line in final) == [i.id for i in work]  # each exactly once
-    assert (summary.skipped, summary.done, summary.failed) == (len(first), 12 - len(first), 0)
+    assert sorted(r["id"] for r in lines(out)) == [i.id for i in work]  # each exactly once
+    assert (summary.skipped, summary.done, summary.failed) == (len(first) - 1, 13 - len(first), 0)
 
 
 class StubClient:
@@ -280,11 +306,14 @@ async def test_retry_failed_reruns_only_failed_items(tmp_path: Path) -> None:
     assert again.calls == []  # failed items count as done unless asked
     await arun_realtime(items(3), out, client=again, settings=SETTINGS, retry_failed=True)
     assert [text for _, text in again.calls] == ["question 1"]
-    assert [(r["id"], r["error"]) for r in read_records(out)] == [
-        ("item-00", None),
-        ("item-01", None),
-        ("item-02", None),
+    assert [(r["id"], r["error"], r.get("supersedes")) for r in read_records(out)] == [
+        ("item-00", None, None),
+        ("item-01", None, 3),  # line 1 is the settings header; the failed record was line 3
+        ("item-02", None, None),
     ]
+    assert [(r["id"], r.get("supersedes")) for r in lines(out)] == [
+        ("item-00", None), ("item-01", None), ("item-02", None), ("item-01", 3),
+    ]  # fmt: skip
 
 
 async def test_progress_lines_and_summary(tmp_path: Path) -> None:
@@ -297,7 +326,8 @@ async def test_progress_lines_and_summary(tmp_path: Path) -> None:
         cost_region="cn", clock=clock, sleep=clock.sleep,
     )  # fmt: skip
     assert stream.getvalue() == (
-        "resuming: 1 of 3 items already in " + str(out) + "\n2/2 done, 0 failed, 2.0 items/s, 30 tokens, ETA 0s\n"
+        f"{out} has no settings record (written by an older version): settings not checked\n"
+        f"resuming: 1 of 3 items already in {out}\n2/2 done, 0 failed, 2.0 items/s, 30 tokens, ETA 0s\n"
     )
     assert summary.cost is not None
     assert (summary.input_tokens, summary.output_tokens, round(summary.cost.total, 8)) == (20, 10, 0.00012)
@@ -306,3 +336,37 @@ async def test_progress_lines_and_summary(tmp_path: Path) -> None:
 def test_concurrency_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="concurrency must be at least 1, got 0"):
         asyncio.run(arun_realtime([], tmp_path / "o.jsonl", client=StubClient(), settings=SETTINGS, concurrency=0))
+
+
+async def test_resuming_with_other_settings_is_refused_and_names_what_differs(tmp_path: Path) -> None:
+    out = tmp_path / "labels.jsonl"
+    await arun_realtime(items(3), out, client=StubClient(), settings=SETTINGS)
+    before = out.read_bytes()
+    other = BatchSettings("qvq-max", "something else", {"thinking_budget": 500})
+    stub = StubClient()
+    with pytest.raises(SettingsMismatchError) as info:
+        await arun_realtime(items(3), out, client=stub, settings=other)
+    separate = tmp_path / f"labels-{fingerprint(settings_record(other))[:8]}.jsonl"
+    assert str(info.value) == (
+        f'{out} holds 3 records produced with other settings (model "qwen3-vl-plus" → "qvq-max"; prompt '
+        f'"Describe it." → "something else"; thinking.effective false → true; thinking.budget not set → 500). '
+        "Resuming would pass them off as answers to these settings. Run with the same settings, write to another "
+        f"--out, or pass --new-settings to start {separate}."
+    )
+    assert (stub.calls, out.read_bytes()) == ([], before)
+    summary = await arun_realtime(items(3), out, client=stub, settings=other, new_settings=True, progress=io.StringIO())
+    assert (summary.output, summary.done, out.read_bytes()) == (str(separate), 3, before)
+    assert json.loads(separate.read_text().splitlines()[0])["qwen_vl_batch"]["settings"]["model"] == "qvq-max"
+    again = await arun_realtime(items(3), out, client=stub, settings=other, new_settings=True)
+    assert (again.output, again.skipped, len(stub.calls)) == (str(separate), 3, 3)  # the separate file resumes
+
+
+async def test_same_settings_resume_and_a_protocol_change_is_a_difference(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    await arun_realtime(items(2), out, client=StubClient(), settings=SETTINGS)
+    summary = await arun_realtime(items(3), out, client=StubClient(), settings=SETTINGS)
+    assert (summary.skipped, summary.done) == (2, 1)
+    native = StubClient()
+    native.protocol = "dashscope"  # type: ignore[attr-defined]
+    with pytest.raises(SettingsMismatchError, match='protocol "openai" → "dashscope"'):
+        await arun_realtime(items(3), out, client=native, settings=SETTINGS)
