@@ -8,8 +8,8 @@ Every line of one file must request the same model; batch calls cost 50% of real
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
+from .. import regions
 from ..catalog import get_spec
 
 __all__ = [
@@ -58,28 +58,7 @@ MAX_FILE_BYTES = 500 * 1000 * 1000
 MAX_LINE_BYTES = 6 * 1000 * 1000
 
 _REGION_NAMES = {"cn": "Beijing (cn)", "intl": "Singapore (intl)", "us": "Virginia (us)"}
-_HOST_REGIONS = {
-    "dashscope.aliyuncs.com": "cn",
-    "dashscope-intl.aliyuncs.com": "intl",
-    "dashscope-us.aliyuncs.com": "us",
-}
-
-
-def region_of(base_url: str) -> str | None:
-    """The region of a Model Studio URL (legacy hosts and `*.<region-id>.maas.aliyuncs.com`), else None."""
-    host = (urlsplit(base_url).hostname or "").lower()
-    if host in _HOST_REGIONS:
-        return _HOST_REGIONS[host]
-    if host.endswith(".maas.aliyuncs.com"):
-        if ".cn-beijing." in f".{host}":
-            return "cn"
-        if ".ap-southeast-1." in f".{host}":
-            return "intl"
-        if ".us-east-1." in f".{host}":
-            return "us"
-    return None
-
-
+region_of = regions.region_of  # the core's: shared hosts and workspace domains of every region
 def _where(model: str) -> list[str]:
     return [region for region, models in BATCH_API_MODELS.items() if model in models]
 
