@@ -6,7 +6,7 @@ Adapters (`langchain_qwen_vl`, `llama_index_qwen_vl`) sit on top; nothing here i
 from __future__ import annotations
 
 from .accumulator import ChatResult, ParsedToolCall, StreamAccumulator
-from .catalog import KNOWN_MODELS, ModelSpec, UnknownModelWarning, get_spec, list_specs
+from .catalog import KNOWN_MODELS, ModelSpec, UnknownModelWarning, get_spec, list_specs, register_model
 from .client import QwenVLClient
 from .errors import (
     APIConnectionError,
@@ -15,6 +15,7 @@ from .errors import (
     AuthenticationError,
     ContextOverflowError,
     IncompleteStreamError,
+    InvalidMediaError,
     InvalidRequestError,
     MissingAPIKeyError,
     NotFoundError,
@@ -28,6 +29,7 @@ from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta, ToolCallD
 from .media import image_to_url, video_to_url
 from .regions import REGIONS, resolve_endpoint
 from .request_compat import build_compat_body
+from .settings import ClientOptions, RequestSettings
 from .types import (
     ChatRequest,
     FunctionChoice,
@@ -52,10 +54,12 @@ __all__ = [
     "AuthenticationError",
     "ChatRequest",
     "ChatResult",
+    "ClientOptions",
     "ContextOverflowError",
     "FunctionChoice",
     "ImagePart",
     "IncompleteStreamError",
+    "InvalidMediaError",
     "InvalidRequestError",
     "Message",
     "MissingAPIKeyError",
@@ -67,6 +71,7 @@ __all__ = [
     "QwenVLError",
     "RateLimitError",
     "ReasoningDelta",
+    "RequestSettings",
     "SamplingOptions",
     "ServerError",
     "StreamAccumulator",
@@ -88,6 +93,7 @@ __all__ = [
     "get_spec",
     "image_to_url",
     "list_specs",
+    "register_model",
     "resolve_endpoint",
     "video_to_url",
 ]

@@ -33,6 +33,9 @@ Sources (cited below by their short name):
   function_calling, max_thinking_length 80K = 81,920.
 - QWEN35_BLOG: https://www.alibabacloud.com/blog/qwen3-5-towards-native-multimodal-agents_602894:
   Qwen3.5-Plus "a 1M context window by default".
+- DEEP_THINKING: https://www.alibabacloud.com/help/en/model-studio/deep-thinking (2026-09-02): lists
+  qwen3.7-flash, qwen3.7-flash-2026-07-15 and qwen3.7-plus-us among the hybrid models that think by
+  default ("enable_thinking ... defaults to true" for the Qwen3.5 and later series).
 - CAPTURE_36: shared/wire-samples/cnblogs-native-qwen3.6-plus-thinking-websearch-multimodal-endpoint-nonstream.json:
   a non-streaming qwen3.6-plus call with thinking on (its default) answered with reasoning.
 """
@@ -241,7 +244,12 @@ MODEL_FACTS: Mapping[str, ModelFacts] = MappingProxyType(
         **_names(replace(_NEW_HYBRID, context_window=_ONE_MILLION), "qwen3.6-flash", "qwen3.6-flash-2026-04-16"),
         "qwen3.6-35b-a3b": _NEW_HYBRID,
         # Qwen3.7: VR_ALIYUN names.
-        **_names(_QWEN37, "qwen3.7-plus", "qwen3.7-plus-2026-05-26"),
+        **_names(_QWEN37, "qwen3.7-plus", "qwen3.7-plus-2026-05-26", "qwen3.7-plus-us"),  # -us: DEEP_THINKING
+        **_names(
+            ModelFacts(thinking="hybrid", thinking_default=True),  # DEEP_THINKING
+            "qwen3.7-flash",
+            "qwen3.7-flash-2026-07-15",
+        ),
     }
 )
 """Every model name the emulator knows by default, with its sourced facts."""

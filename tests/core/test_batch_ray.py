@@ -148,7 +148,9 @@ async def test_the_rate_limit_holds_across_workers(tmp_path: Path) -> None:
     # 16 starts 0.1 s apart for the two workers together: 1.5 s (a limit per worker would allow 0.7 s);
     # the margin absorbs the latency differences between the workers' calls to the shared limiter.
     assert times[-1] - times[0] >= 1.2
-    assert max(sum(1 for t in times if start <= t < start + 0.5) for start in times) <= 7  # never a burst
+    # 5 starts fit in any 0.5 s at the shared rate; a limit per worker would let 10 through. A loaded
+    # machine can bunch a delayed start onto the next one, so the bound sits between the two.
+    assert max(sum(1 for t in times if start <= t < start + 0.5) for start in times) <= 8  # never a burst
 
 
 async def test_a_worker_killed_mid_run_loses_no_finished_record(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def test_the_table_lists_the_documented_names():
         *("qwen3.5-plus", "qwen3.5-plus-2026-02-15", "qwen3.5-flash", "qwen3.5-flash-2026-02-23"),
         *("qwen3.5-397b-a17b", "qwen3.5-122b-a10b", "qwen3.5-27b", "qwen3.5-35b-a3b"),
         *("qwen3.6-plus", "qwen3.6-plus-2026-04-02", "qwen3.6-flash", "qwen3.6-flash-2026-04-16", "qwen3.6-35b-a3b"),
-        *("qwen3.7-plus", "qwen3.7-plus-2026-05-26"),
+        *("qwen3.7-plus", "qwen3.7-plus-2026-05-26", "qwen3.7-plus-us", "qwen3.7-flash", "qwen3.7-flash-2026-07-15"),
     }
     with pytest.raises(TypeError):
         MODEL_FACTS["x"] = ModelFacts()  # type: ignore[index]
