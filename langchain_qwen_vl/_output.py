@@ -7,6 +7,7 @@ the final chunk, reasoning only on reasoning chunks, and the provider's response
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from langchain_core.messages import AIMessage, AIMessageChunk
@@ -54,13 +55,20 @@ def usage_metadata(usage: Usage) -> UsageMetadata:
 
 
 def response_metadata(
-    *, model: str, finish_reason: str | None, request_id: str | None, usage: Usage | None
+    *,
+    model: str,
+    finish_reason: str | None,
+    request_id: str | None,
+    usage: Usage | None,
+    images: Sequence[Mapping[str, Any] | None] = (),
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"model_name": model, "finish_reason": finish_reason, "model_provider": PROVIDER}
     if request_id:
         meta["request_id"] = request_id
     if usage is not None and usage.raw is not None:
         meta["token_usage"] = dict(usage.raw)
+    if images:  # the request's images, for QwenGroundingParser (boxes back to the user's pixels)
+        meta["qwen_vl_images"] = [dict(i) if i is not None else None for i in images]
     return meta
 
 
@@ -83,6 +91,7 @@ def result_to_message(result: ChatResult, requested_model: str) -> AIMessage:
             finish_reason=result.finish_reason,
             request_id=result.request_id,
             usage=result.usage,
+            images=result.images,
         ),
         id=result.response_id,
     )
@@ -95,11 +104,13 @@ class ChunkConverter:
     `usage_metadata` and `model_name` (what langchain-tests checks).
     """
 
-    __slots__ = ("_model", "_usage")
+    __slots__ = ("_images", "_model", "_usage")
 
-    def __init__(self, requested_model: str) -> None:
+    def __init__(self, requested_model: str, images: Sequence[Mapping[str, Any] | None] = ()) -> None:
         self._model = requested_model
         self._usage: Usage | None = None
+        self._images = images
+        """The stream's image geometries (filled before the first event, read at the end)."""
 
     def convert(self, event: StreamEvent) -> ChatGenerationChunk | None:
         if type(event) is ReasoningDelta:
@@ -128,6 +139,7 @@ class ChunkConverter:
                     finish_reason=event.finish_reason,
                     request_id=event.request_id,
                     usage=usage,
+                    images=self._images,
                 ),
             )
         )

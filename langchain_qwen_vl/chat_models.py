@@ -297,9 +297,10 @@ class ChatQwenVL(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        convert = ChunkConverter(request.model).convert
         try:
-            for event in self._get_client().stream(request):
+            stream = self._get_client().stream(request)
+            convert = ChunkConverter(request.model, stream.images).convert
+            for event in stream:
                 chunk = convert(event)
                 if chunk is not None:
                     yield chunk
@@ -314,9 +315,10 @@ class ChatQwenVL(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        convert = ChunkConverter(request.model).convert
         try:
-            async for event in self._get_client().astream(request):
+            stream = self._get_client().astream(request)
+            convert = ChunkConverter(request.model, stream.images).convert
+            async for event in stream:
                 chunk = convert(event)
                 if chunk is not None:
                     yield chunk

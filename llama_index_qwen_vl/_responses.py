@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from llama_index.core.base.llms.types import (
@@ -75,13 +77,15 @@ def final_response(result: ChatResult, *, delta: str | None = None) -> ChatRespo
         additional["reasoning_content"] = result.reasoning
     additional.update(usage_kwargs(usage))
     additional["finish_reason"] = result.finish_reason
-    raw = {
+    raw: dict[str, Any] = {
         "id": result.response_id,
         "model": result.model,
         "request_id": result.request_id,
         "finish_reason": result.finish_reason,
         "usage": dict(usage.raw) if usage is not None and usage.raw is not None else None,
     }
+    if result.images:  # the request's images, for grounding_from_response (boxes back to the user's pixels)
+        raw["qwen_vl_images"] = [dict(i) if i is not None else None for i in result.images]
     return ChatResponse(
         message=ChatMessage(role=_ASSISTANT, blocks=blocks, additional_kwargs=message_kwargs),
         delta=delta,
@@ -99,10 +103,11 @@ class StreamResponses:
     on text events.
     """
 
-    __slots__ = ("_acc", "_text", "_tools")
+    __slots__ = ("_acc", "_images", "_text", "_tools")
 
-    def __init__(self, accumulator: StreamAccumulator) -> None:
+    def __init__(self, accumulator: StreamAccumulator, images: Sequence[Mapping[str, Any] | None] = ()) -> None:
         self._acc = accumulator
+        self._images = images
         self._text = ""
         self._tools: list[tuple[int, str, str, str]] = []
 
@@ -129,7 +134,7 @@ class StreamResponses:
             self._tools = self._acc.tool_calls_so_far()
             return ChatResponse(message=self._message(), delta="")
         if kind is StreamEnd:
-            return final_response(self._acc.result(), delta="")
+            return final_response(replace(self._acc.result(), images=tuple(self._images)), delta="")
         return None
 
 

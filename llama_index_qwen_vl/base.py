@@ -256,7 +256,7 @@ class QwenVL(FunctionCallingLLM):
         stream = self.client.stream(self._request(messages, kwargs))  # bad input fails here, not on iteration
 
         def gen() -> Generator[ChatResponse, None, None]:
-            to_response = StreamResponses(stream.accumulator)
+            to_response = StreamResponses(stream.accumulator, stream.images)
             for event in stream:
                 response = to_response(event)
                 if response is not None:
@@ -271,7 +271,7 @@ class QwenVL(FunctionCallingLLM):
         stream = self.client.astream(self._request(messages, kwargs))
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:
-            to_response = StreamResponses(stream.accumulator)
+            to_response = StreamResponses(stream.accumulator, stream.images)
             async for event in stream:
                 response = to_response(event)
                 if response is not None:

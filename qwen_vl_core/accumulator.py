@@ -14,6 +14,7 @@ tool turns with "stop").
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,9 @@ class ChatResult:
     model: str | None = None
     response_id: str | None = None
     request_id: str | None = None
+    images: tuple[Mapping[str, Any] | None, ...] = ()
+    """The geometry of each image of the request, in order (None for a remote URL): the
+    `ImageGeometry.to_dict()` of `qwen_vl_core.grounding`, to map boxes back to the user's pixels."""
 
     @property
     def is_tool_turn(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import SecretStr
@@ -20,10 +20,11 @@ from .accumulator import ChatResult, StreamAccumulator
 from .catalog import ModelSpec, get_spec
 from .decoder import StreamDecoder
 from .events import StreamEvent
-from .media import check_urls, prepare_media, remote_image_urls, with_fetched_images
+from .media import check_urls, prepare_media_report, remote_image_urls, with_fetched_images
 from .policies import ResolvedRequest, ServerTraits, apply_policies, resolve_messages
 from .protocols import PROTOCOLS, WireProtocol
 from .regions import Endpoint, Protocol, require_api_key, resolve_api_key, resolve_endpoint
+from .sent_images import image_geometries
 from .settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ClientOptions
 from .transport import Transport, afetch_image, describe_stream_failure, fetch_image
 from .types import ChatRequest
@@ -37,6 +38,8 @@ class _Call:
 
     spec: ModelSpec
     resolved: ResolvedRequest
+    images: list[dict[str, Any] | None] = field(default_factory=list)
+    """Each image of the request, in order: its geometry once the media stage ran (None: remote)."""
 
 
 class ChatStream:
@@ -46,11 +49,15 @@ class ChatStream:
     connection. The accumulator is the stream's own: nothing is merged twice.
     """
 
-    __slots__ = ("_events", "decoder")
+    __slots__ = ("_events", "decoder", "images")
 
-    def __init__(self, events: Iterator[StreamEvent], decoder: StreamDecoder) -> None:
+    def __init__(
+        self, events: Iterator[StreamEvent], decoder: StreamDecoder, images: list[dict[str, Any] | None]
+    ) -> None:
         self._events = events
         self.decoder = decoder
+        self.images = images
+        """The geometry of each image of the request (filled before the first event), for grounding."""
 
     def __iter__(self) -> Iterator[StreamEvent]:
         return self._events
@@ -64,7 +71,7 @@ class ChatStream:
 
     def result(self) -> ChatResult:
         """The complete answer (after the last event)."""
-        return self.decoder.accumulator.result()
+        return replace(self.decoder.accumulator.result(), images=tuple(self.images))
 
     def close(self) -> None:
         self._events.close()  # type: ignore[attr-defined]
@@ -73,11 +80,14 @@ class ChatStream:
 class AsyncChatStream:
     """The async twin of `ChatStream` (`async for`, `aclose()`)."""
 
-    __slots__ = ("_events", "decoder")
+    __slots__ = ("_events", "decoder", "images")
 
-    def __init__(self, events: AsyncIterator[StreamEvent], decoder: StreamDecoder) -> None:
+    def __init__(
+        self, events: AsyncIterator[StreamEvent], decoder: StreamDecoder, images: list[dict[str, Any] | None]
+    ) -> None:
         self._events = events
         self.decoder = decoder
+        self.images = images
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self._events
@@ -90,7 +100,7 @@ class AsyncChatStream:
         return self.decoder.accumulator
 
     def result(self) -> ChatResult:
-        return self.decoder.accumulator.result()
+        return replace(self.decoder.accumulator.result(), images=tuple(self.images))
 
     async def aclose(self) -> None:
         await self._events.aclose()  # type: ignore[attr-defined]
@@ -186,13 +196,15 @@ class QwenVLClient:
         resolved = call.resolved
         request = with_fetched_images(resolved.request, fetched) if fetched else resolved.request
         options = self.options
-        prepared = prepare_media(
+        prepared, sent = prepare_media_report(
             request,
             call.spec,
             downscale=options.downscale_images,
             local_files=options.local_files,
             thinking=resolved.thinking,
         )
+        if sent:
+            call.images[:] = image_geometries(request, sent, call.spec)
         if prepared is not resolved.request:
             resolved = replace(resolved, messages=resolve_messages(prepared))
         return self.wire.serialize(resolved)
@@ -210,7 +222,7 @@ class QwenVLClient:
         """
         call = self._call(request, stream=True)
         decoder = self._decoder(call)
-        return ChatStream(self._run(call, decoder), decoder)
+        return ChatStream(self._run(call, decoder), decoder, call.images)
 
     def _run(self, call: _Call, decoder: StreamDecoder) -> Iterator[StreamEvent]:
         fetched = {url: fetch_image(url) for url in self._remote_images(call)}
@@ -233,7 +245,7 @@ class QwenVLClient:
         """The async twin of `stream` (`async for event in client.astream(request)`)."""
         call = self._call(request, stream=True)
         decoder = self._decoder(call)
-        return AsyncChatStream(self._arun(call, decoder), decoder)
+        return AsyncChatStream(self._arun(call, decoder), decoder, call.images)
 
     async def _arun(self, call: _Call, decoder: StreamDecoder) -> AsyncIterator[StreamEvent]:
         fetched = {url: await afetch_image(url) for url in self._remote_images(call)}
@@ -266,7 +278,7 @@ class QwenVLClient:
             decoder = self._decoder(call)
             for _ in self._run(call, decoder):
                 pass
-            return decoder.accumulator.result()
+            return self._with_images(decoder.accumulator.result(), call)
         fetched = {url: fetch_image(url) for url in self._remote_images(call)}
         body = self._body(call, fetched)
         raw = self._get_transport().post(body)
@@ -278,7 +290,7 @@ class QwenVLClient:
             decoder = self._decoder(call)
             async for _ in self._arun(call, decoder):
                 pass
-            return decoder.accumulator.result()
+            return self._with_images(decoder.accumulator.result(), call)
         fetched = {url: await afetch_image(url) for url in self._remote_images(call)}
         body = self._body(call, fetched)
         raw = await self._get_transport().apost(body)
@@ -288,7 +300,11 @@ class QwenVLClient:
         acc = StreamAccumulator()
         for event in self.wire.response_events(body, request_id, call.resolved.request.model):
             acc.add(event)
-        return acc.result()
+        return self._with_images(acc.result(), call)
+
+    @staticmethod
+    def _with_images(result: ChatResult, call: _Call) -> ChatResult:
+        return replace(result, images=tuple(call.images)) if call.images else result
 
     def close(self) -> None:
         if self._transport is not None:

@@ -21,9 +21,11 @@ from dataclasses import dataclass, replace
 
 from .catalog import ModelSpec
 from .errors import InvalidMediaError
-from .formats import IMAGE_MIMES, MAGIC_BYTES, describe, detect_image_mime, detect_video_mime, format_name
+from .formats import IMAGE_MIMES, describe, detect_image_mime, format_name
 from .image_headers import image_problem, image_size
 from .imaging import MAX_IMAGE_PIXELS, can_decode, check_decodable, exif_orientation, fit_image, pillow_available
+from .media_urls import VIDEO_FPS_RANGE, check_urls, remote_image_urls, with_fetched_images
+from .media_video import prepare_video
 from .reading import (
     MAX_DATA_URL_BYTES,
     MAX_IMAGE_FILE_BYTES,
@@ -33,18 +35,14 @@ from .reading import (
     check_inline,
     check_local_files,
     data_url_payload,
-    decode_prefix,
     is_canonical_base64,
     read_image_source,
-    read_video_file,
     refuse_size,
     source_label,
 )
 from .sources import bytes_to_data_url, image, image_to_url, is_remote, user_message, video, video_to_url
 from .tokens import (
     MAX_ASPECT_RATIO,
-    VIDEO_MAX_FRAMES,
-    VIDEO_MIN_FRAMES,
     ImageBudget,
     estimate_text_tokens,
     image_budget,
@@ -56,7 +54,6 @@ from .types import ChatRequest, ImagePart, Message, Part, TextPart, VideoPart
 _MIN_SIDE = 10
 """Both sides of an image must be larger than this (the API rejects smaller ones)."""
 _IMAGES = "BMP, JPEG, PNG, TIFF, WEBP or HEIC"
-_VIDEOS = "MP4, MOV, AVI, MKV, WebM, FLV or WMV"
 
 # The sources are re-exported: `qwen_vl_core.media.image(...)` and friends are the documented spelling.
 __all__ = [
@@ -64,19 +61,37 @@ __all__ = [
     "MAX_IMAGE_FILE_BYTES",
     "MAX_IMAGE_PIXELS",
     "MAX_VIDEO_FILE_BYTES",
+    "VIDEO_FPS_RANGE",
     "LocalFiles",
+    "SentImage",
     "bytes_to_data_url",
+    "check_urls",
     "estimate_request_tokens",
     "image",
     "image_to_url",
     "needs_reencoding",
     "prepare_media",
+    "prepare_media_report",
     "remote_image_urls",
     "user_message",
     "video",
     "video_to_url",
     "with_fetched_images",
 ]
+
+
+@dataclass(frozen=True)
+class SentImage:
+    """What happened to one inline image: its size as the user sees it and as it was sent."""
+
+    width: int
+    height: int
+    """The original, EXIF orientation applied."""
+    sent_width: int
+    sent_height: int
+    sent_orientation: int
+    """The EXIF orientation the sent bytes still carry (1 once re-encoded upright)."""
+
 
 # -- the preparation stage ----------------------------------------------------------------------
 #
@@ -100,6 +115,8 @@ class _Inline:
     """The model's budget as given (`budget` is unlimited when downscaling is off)."""
     where: str
     needs_work: bool
+    size: tuple[int, int] | None = None
+    orientation: int = 1
 
 
 def _check_size(size: tuple[int, int], where: str) -> None:
@@ -179,16 +196,23 @@ def _inspect_image(
         h_bar, w_bar = smart_resize(size[1], size[0], budget.factor, budget.min_pixels, budget.max_pixels)
         tokens = h_bar * w_bar // (budget.factor * budget.factor) + 2
     inline = base64_length(len(data))
-    needs_work = needs_reencoding(data, mime, size, budget, downscale=downscale)
+    orientation = exif_orientation(data) if size is not None else 1
+    needs_work = needs_reencoding(data, mime, size, budget, downscale=downscale, orientation=orientation)
     fit = budget if downscale else ImageBudget(budget.factor, budget.min_pixels, 1 << 62)
     if needs_work:
         _check_workable(mime, size, fit, where, inline=inline)
     keep = reusable and not needs_work
-    return _Inline(part, data, mime, keep, fit, budget, where, needs_work), tokens
+    return _Inline(part, data, mime, keep, fit, budget, where, needs_work, size, orientation), tokens
 
 
 def needs_reencoding(
-    data: bytes, mime: str, size: tuple[int, int] | None, budget: ImageBudget, *, downscale: bool
+    data: bytes,
+    mime: str,
+    size: tuple[int, int] | None,
+    budget: ImageBudget,
+    *,
+    downscale: bool,
+    orientation: int | None = None,
 ) -> bool:
     """Whether an inline image is re-encoded (with Pillow) before it is sent.
 
@@ -201,58 +225,33 @@ def needs_reencoding(
         return True
     if not downscale:
         return False
-    return (size is not None and size[0] * size[1] > budget.max_pixels) or exif_orientation(data) != 1
+    if size is not None and size[0] * size[1] > budget.max_pixels:
+        return True
+    return (exif_orientation(data) if orientation is None else orientation) != 1
 
 
-def _finish_image(item: _Inline) -> ImagePart:
+def _report(item: _Inline, sent: tuple[int, int] | None = None) -> SentImage | None:
+    if item.size is None:
+        return None  # a HEIC whose size the header does not give
+    width, height = item.size
+    upright = (height, width) if item.orientation in (5, 6, 7, 8) else (width, height)
+    if sent is not None:  # re-encoded: resized, and turned upright
+        return SentImage(*upright, sent[0], sent[1], 1)
+    return SentImage(*upright, width, height, item.orientation)
+
+
+def _finish_image(item: _Inline) -> tuple[ImagePart, SentImage | None]:
     data, mime = item.data or b"", item.mime
+    sent: tuple[int, int] | None = None
     if item.needs_work:
         fitted = fit_image(data, mime, item.budget, force_encode=True, where=item.where)
         if fitted is not None:
-            data, mime = fitted.data, fitted.mime
+            data, mime, sent = fitted.data, fitted.mime, (fitted.width, fitted.height)
     elif item.keep:
-        return item.part  # already right: keep the caller's string, no re-encoding
+        return item.part, _report(item)  # already right: keep the caller's string, no re-encoding
     url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     check_inline(len(url) - url.index(",") - 1, item.where)
-    return ImagePart(url, max_pixels=item.part.max_pixels)
-
-
-def _check_video_data(data: bytes, where: str) -> str:
-    mime = detect_video_mime(data)
-    if mime is None:
-        fix = "Send it as an image part, or send a video" if detect_image_mime(data) else "Send a video"
-        raise InvalidMediaError(f"{where} is not a supported video: it is {describe(data)}. {fix}: {_VIDEOS}.")
-    return mime
-
-
-def _prepare_video(part: VideoPart, where: str, local_files: bool | tuple[str, ...]) -> VideoPart:
-    """A video ready to send: frame count, or the file read (bounded), its size and format checked."""
-    if part.frames is not None:
-        count = len(part.frames)
-        if not VIDEO_MIN_FRAMES <= count <= VIDEO_MAX_FRAMES:
-            fix = "Add frames, or send them as separate images." if count < VIDEO_MIN_FRAMES else "Sample fewer."
-            raise InvalidMediaError(
-                f"{where} has {count} frames; a frame list must have {VIDEO_MIN_FRAMES} to {VIDEO_MAX_FRAMES}. {fix}"
-            )
-        return part
-    url = part.url
-    if url is not None and is_remote(url):
-        return part  # the server fetches it (up to 2 GB)
-    if url is not None and url.startswith("data:"):
-        start, declared = data_url_payload(url, where)
-        if len(url) - start > MAX_DATA_URL_BYTES:
-            raise InvalidMediaError(
-                f"{where} is {len(url) - start:,} bytes once base64-encoded; inline videos are limited to "
-                f"{MAX_DATA_URL_BYTES:,}. Put the video at a public http(s) URL (up to 2 GB), or send sampled "
-                "frames as a frame list."
-            )
-        mime = _check_video_data(decode_prefix(url, start, MAGIC_BYTES, where), where)
-        return part if declared == mime else replace(part, url=f"data:{mime};base64,{url[start:]}")
-    data = part.data if part.data is not None else read_video_file(url or "", local_files, where)
-    if len(data) > MAX_VIDEO_FILE_BYTES:  # checked before base64-encoding it
-        refuse_size(len(data), MAX_VIDEO_FILE_BYTES, where, "a video")
-    mime = _check_video_data(data, where)
-    return VideoPart(url=f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}", fps=part.fps)
+    return ImagePart(url, max_pixels=item.part.max_pixels), _report(item, sent)
 
 
 def _label(part: ImagePart | VideoPart) -> str:
@@ -280,9 +279,9 @@ class _Plan:
                 item.data = None
             self.items[key] = item
 
-    def finish(self, item: _Inline) -> ImagePart:
+    def finish(self, item: _Inline) -> tuple[ImagePart, SentImage | None]:
         if item.keep:
-            return item.part
+            return item.part, _report(item)
         if item.data is None:  # the same checks again: a file may have changed in between
             again, _ = _inspect_image(
                 item.part, item.given, item.where, downscale=self.downscale, local_files=self.local_files
@@ -300,7 +299,7 @@ class _Plan:
                 self.inspect((m, p, 0), part, budget, f"Image {p} of message {m}{_label(part)}")
             else:
                 where = f"Video {p} of message {m}{_label(part)}"
-                prepared = _prepare_video(part, where, self.local_files)
+                prepared = prepare_video(part, where, self.local_files)
                 if prepared is not part:
                     self.videos[(m, p)] = prepared
                 for k, frame in enumerate(part.frames or (), 1):
@@ -357,9 +356,22 @@ def prepare_media(
     None: unknown) picks the model's input limit where the modes differ; an input limit no source
     gives is not checked here (the server judges).
     """
+    prepared, _ = prepare_media_report(request, spec, downscale=downscale, local_files=local_files, thinking=thinking)
+    return prepared
+
+
+def prepare_media_report(
+    request: ChatRequest,
+    spec: ModelSpec,
+    *,
+    downscale: bool = True,
+    local_files: LocalFiles = True,
+    thinking: bool | None = None,
+) -> tuple[ChatRequest, dict[tuple[int, int], SentImage]]:
+    """`prepare_media`, and what happened to each inline image (keyed by message and part, from 1)."""
     if not any(not isinstance(p, TextPart) for m in request.messages for p in m.content):
         check_local_files(local_files)
-        return request  # the common text-only turn costs nothing
+        return request, {}  # the common text-only turn costs nothing
     plan = _Plan(spec, bool(request.vl_high_resolution_images), downscale, local_files)
     estimate = plan.run(request)
     limit = spec.input_limit(thinking)
@@ -369,69 +381,11 @@ def prepare_media(
             f"over {spec.name}'s maximum input of {limit:,} (the API would answer 'Range of input "
             "length'). Send fewer or smaller images, or set lower max_pixels."
         )
-    done = {key: plan.finish(item) for key, item in plan.items.items()}
+    finished = {key: plan.finish(item) for key, item in plan.items.items()}
+    done = {key: part for key, (part, _) in finished.items()}
+    report = {(m, p): sent for (m, p, k), (_, sent) in finished.items() if k == 0 and sent is not None}
     messages = tuple(
         _rebuild(message, m, done, plan) if any(not isinstance(p, TextPart) for p in message.content) else message
         for m, message in enumerate(request.messages, 1)
     )
-    return replace(request, messages=messages)
-
-
-def remote_image_urls(request: ChatRequest) -> list[str]:
-    """The http(s) image URLs in a request (for callers who asked to inline them)."""
-    urls = [
-        p.url
-        for m in request.messages
-        for p in m.content
-        if isinstance(p, ImagePart) and p.url is not None and is_remote(p.url)
-    ]
-    return list(dict.fromkeys(urls))
-
-
-def with_fetched_images(request: ChatRequest, fetched: dict[str, bytes]) -> ChatRequest:
-    """Replace remote image URLs by the bytes fetched for them; `prepare_media` then checks and sizes them."""
-    if not fetched:
-        return request
-
-    def swap(part: Part) -> Part:
-        if isinstance(part, ImagePart) and part.url in fetched:
-            data = fetched[part.url]
-            return ImagePart(data=data, mime=detect_image_mime(data), max_pixels=part.max_pixels, label=part.url)
-        return part
-
-    messages = tuple(replace(m, content=tuple(swap(p) for p in m.content)) for m in request.messages)
-    return replace(request, messages=messages)
-
-
-def _check_url(url: str, where: str) -> None:
-    head = url[:12].lower()
-    if "://" in url[:16] and not head.startswith(("http://", "https://", "file://")):
-        raise ValueError(f"{where}: unsupported URL {url[:80]!r}; use http(s)://, data:, file:// or a path.")
-
-
-VIDEO_FPS_RANGE = (0.1, 10.0)
-"""Frames sampled per second of a video file or frame list, on both protocols (DashScope API reference
-help.aliyun.com/zh/model-studio/qwen-api-via-dashscope and the OpenAI-compatible one)."""
-
-
-def check_urls(messages: tuple[Message, ...]) -> None:
-    """The cheap, pure part of the media checks, run when a call is made (before any I/O): every
-    image and video is given by a kind of URL this library can send or read, and a video's `fps`
-    is in the documented range."""
-    low, high = VIDEO_FPS_RANGE
-    for m, message in enumerate(messages, 1):
-        for p, part in enumerate(message.content, 1):
-            if isinstance(part, ImagePart) and part.url is not None:
-                _check_url(part.url, f"Image {p} of message {m}")
-            elif isinstance(part, VideoPart):
-                fps = part.fps
-                if fps is not None and (isinstance(fps, bool) or not low <= fps <= high):
-                    raise ValueError(
-                        f"Video {p} of message {m}: fps={fps!r} is outside the range the API takes ({low:g} to "
-                        f"{high:g} frames per second); the server samples 2 per second when fps is not given."
-                    )
-                if part.url is not None:
-                    _check_url(part.url, f"Video {p} of message {m}")
-                for k, frame in enumerate(part.frames or (), 1):
-                    if isinstance(frame, str):
-                        _check_url(frame, f"Video {p} of message {m}, frame {k}")
+    return replace(request, messages=messages), report

@@ -59,6 +59,8 @@ MAX_LINE_BYTES = 6 * 1000 * 1000
 
 _REGION_NAMES = {"cn": "Beijing (cn)", "intl": "Singapore (intl)", "us": "Virginia (us)"}
 region_of = regions.region_of  # the core's: shared hosts and workspace domains of every region
+
+
 def _where(model: str) -> list[str]:
     return [region for region, models in BATCH_API_MODELS.items() if model in models]
 

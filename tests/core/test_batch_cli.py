@@ -243,7 +243,8 @@ def test_resuming_with_another_prompt_or_model_is_refused(emu, photos, tmp_path:
     separate = next(p for p in tmp_path.iterdir() if p.name.startswith("same-"))
     assert (code, stdout.splitlines()[-1]) == (0, f"records: {separate}")
     assert stderr.startswith(f"settings differ from {out} (model ")
-    assert [r["answer"] for r in read_records(separate)] == ["other 0", "other 1", "other 2"]
+    # items run concurrently, so which item got which scripted answer depends on arrival order
+    assert sorted(r["answer"] for r in read_records(separate)) == ["other 0", "other 1", "other 2"]
     assert out.read_bytes() == before
 
 

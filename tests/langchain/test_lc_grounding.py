@@ -180,3 +180,17 @@ def test_streaming_through_the_chain_yields_one_result(
     results = list(chain.stream(ask(shot)))
     assert len(results) == 1
     assert boxes(results[0]) == [("cat", 100.3, 140.2, 501.5, 630.9)]
+
+
+def test_the_chain_needs_no_image_the_message_carries_its_geometry(
+    make_model: ChatFactory, emu: DashScopeEmulator, shot: Path, tmp_path: Path
+) -> None:
+    emu.enqueue(Reply(reasoning=DECOY, text=ANSWER))
+    result = (make_model("qwen3-vl-plus", enable_thinking=True) | QwenGroundingParser()).invoke(ask(shot))
+    assert boxes(result) == [("cat", 100.3, 140.2, 501.5, 630.9)]
+    assert result.geometry == image_geometry(shot, model="qwen3-vl-plus")
+    big = tmp_path / "big.png"
+    Image.new("RGB", (3001, 2003), (10, 10, 10)).save(big)
+    emu.enqueue(Reply(reasoning="Hm.", text='```json\n[{"bbox_2d": [602, 406, 1204, 812], "label": "half"}]\n```'))
+    streamed = list((make_model("qvq-max") | QwenGroundingParser()).stream(ask(big)))  # QVQ: absolute pixels
+    assert boxes(streamed[-1]) == [("half", 1500.5, 1001.5, 3001.0, 2003.0)]

@@ -102,3 +102,15 @@ def test_errors() -> None:
         TypeError, match=r"^grounding_from_response takes a ChatResponse or CompletionResponse, got str$"
     ):
         grounding_from_response("[]")  # type: ignore[arg-type]
+
+
+def test_the_response_carries_the_geometry_of_the_image_it_was_asked_about(
+    make_llm: MakeLLM, emu: DashScopeEmulator, shot: Path
+) -> None:
+    emu.enqueue(Reply(reasoning=DECOY, text=ANSWER), Reply(reasoning=DECOY, text=ANSWER))
+    llm = make_llm("qwen3-vl-plus", enable_thinking=True)
+    result = grounding_from_response(llm.chat(question(shot)))  # no image given: the response knows it
+    assert boxes(result) == [("cat", 100.3, 140.2, 501.5, 630.9)]
+    assert result.geometry == image_geometry(shot, model="qwen3-vl-plus")
+    last = list(llm.stream_chat(question(shot)))[-1]
+    assert boxes(grounding_from_response(last)) == [("cat", 100.3, 140.2, 501.5, 630.9)]

@@ -252,6 +252,19 @@ def test_chat_sends_blocks_and_options(make_llm: MakeLLM, emu: DashScopeEmulator
             "request_id": "r2",
             "finish_reason": "stop",
             "usage": usage_wire(protocol, 3, 2),
+            # The 16x16 image as sent, and as the model saw it (scaled up to the 4-token minimum, 64x64).
+            "qwen_vl_images": [
+                {
+                    "width": 16,
+                    "height": 16,
+                    "sent_width": 16,
+                    "sent_height": 16,
+                    "model_width": 64,
+                    "model_height": 64,
+                    "coordinates": "relative",
+                    "sent_orientation": 1,
+                }
+            ],
         },
         additional_kwargs={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, "finish_reason": "stop"},
     )

@@ -98,7 +98,7 @@ def neutral_raw(raw: Any, protocol: str) -> Any:
     anything else (None, a parsed pydantic object) unchanged. Nested dicts and lists are walked, so
     whole agent events can be compared."""
     if isinstance(raw, Mapping):
-        if set(raw) == RAW_KEYS:
+        if set(raw) - {"qwen_vl_images"} == RAW_KEYS:  # the image geometry is protocol-neutral already
             assert raw["id"] == response_id(protocol, raw["request_id"])
             usage = raw["usage"]
             return {**raw, "id": None, "usage": raw_counts(usage) if usage is not None else None}
