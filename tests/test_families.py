@@ -100,7 +100,7 @@ def test_structured_output_by_function_calling(
 JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "Count", "schema": {"type": "object"}}}
 
 
-@pytest.mark.parametrize("model", ["qwen3.5-plus", "qwen3.6-plus", "qwen3.7-plus"])
+@pytest.mark.parametrize("model", THINKING_DEFAULT_ON)
 @pytest.mark.parametrize("response_format", [{"type": "json_object"}, JSON_SCHEMA], ids=["json_object", "json_schema"])
 def test_json_mode_turns_thinking_off_explicitly(
     make: Callable[..., Any],
@@ -161,8 +161,10 @@ def _tool_loop(adapter: Adapter, model: Any) -> None:
     assert model.chat_with_tools([tool], chat_history=messages).message.content == "Two."
 
 
-@pytest.mark.parametrize("preserve", [False, True])
-@pytest.mark.parametrize("model", sorted(PRESERVES))
+LOOPS = [(model, False) for model in THINKING_DEFAULT_ON] + [(model, True) for model in sorted(PRESERVES)]
+
+
+@pytest.mark.parametrize(("model", "preserve"), LOOPS)
 def test_tool_loop_sends_reasoning_back_only_with_preserve_thinking(
     make: Callable[..., Any], adapter: Adapter, emu: DashScopeEmulator, protocol: str, model: str, preserve: bool
 ) -> None:
