@@ -113,7 +113,8 @@ def _image_bytes(part: ImagePart) -> bytes | None:
     if not url.startswith("data:"):
         return None
     try:
-        return base64.b64decode(url.partition(",")[2][:65536], validate=False)  # the header is enough
+        start = url.find(",") + 1  # slice the prefix only: partition() would copy the whole payload first
+        return base64.b64decode(url[start : start + 65536], validate=False)  # the header is enough
     except (binascii.Error, ValueError):
         return None
 
