@@ -163,6 +163,9 @@ class ChatQwenVL(BaseChatModel):
     """Split `<think>…</think>` out of the answer; None: on for thinking models on non-DashScope servers."""
     thinking_via_chat_template: bool | None = None
     """Send `enable_thinking` as `chat_template_kwargs`; None: on for non-DashScope servers (vLLM, SGLang)."""
+    coalesce_deltas: bool = True
+    """Merge the reasoning / answer / tool-argument deltas that arrive in one network read into one
+    chunk (fewer chunks under load, the same message); False: one chunk per server event."""
     http_client: Any = Field(default=None, exclude=True)
     """An `httpx.Client` for the sync calls (proxies, custom transports)."""
     async_http_client: Any = Field(default=None, exclude=True)

@@ -151,6 +151,11 @@ class QwenVL(FunctionCallingLLM):
         default=None,
         description="Send enable_thinking as chat_template_kwargs; None: on for non-DashScope servers (vLLM, SGLang).",
     )
+    coalesce_deltas: bool = Field(
+        default=True,
+        description="Merge the deltas of one kind that arrive in one network read into one chunk; False: one "
+        "chunk per server event.",
+    )
     http_client: Any = Field(default=None, exclude=True, description="An httpx.Client (proxies, transports).")
     async_http_client: Any = Field(default=None, exclude=True, description="An httpx.AsyncClient.")
     strict_tool_args: bool = Field(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -25,8 +25,10 @@ from .policies import ResolvedRequest, ServerTraits, apply_policies, resolve_mes
 from .protocols import PROTOCOLS, WireProtocol
 from .regions import Endpoint, Protocol, require_api_key, resolve_api_key, resolve_endpoint
 from .settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ClientOptions
-from .transport import Transport, afetch_image, describe_stream_failure, fetch_image
 from .types import ChatRequest
+
+if TYPE_CHECKING:
+    from .transport import Transport
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "AsyncChatStream", "ChatStream", "QwenVLClient"]
 
@@ -189,7 +191,9 @@ class QwenVLClient:
 
     def _decoder(self, call: _Call) -> StreamDecoder:
         parser = self.wire.stream_parser(None, call.resolved.request.model)
-        return StreamDecoder(parser, split_think_tags=call.resolved.split_think_tags)
+        return StreamDecoder(
+            parser, split_think_tags=call.resolved.split_think_tags, coalesce=self.options.coalesce_deltas
+        )
 
     # -- streaming -------------------------------------------------------------------------------
 
@@ -203,12 +207,15 @@ class QwenVLClient:
         return ChatStream(self._run(call, decoder), decoder)
 
     def _run(self, call: _Call, decoder: StreamDecoder) -> Iterator[StreamEvent]:
-        fetched = {url: fetch_image(url) for url in self._remote_images(call)}
+        transport = self._get_transport()
+        fetched = {url: transport.fetch(url) for url in self._remote_images(call)}
         body = self._body(call, fetched)
-        with self._get_transport().stream_text(body) as (request_id, pieces):
-            decoder.set_request_id(request_id)
+        # Leaving the block normally (the stream ended) keeps the connection for the next call;
+        # an exception, or the consumer stopping early, closes it.
+        with transport.stream_text(body) as opened:
+            decoder.set_request_id(opened.request_id)
             try:
-                for text in pieces:
+                for text in opened.pieces:
                     yield from decoder.feed(text)
                     if decoder.done:
                         break
@@ -226,12 +233,13 @@ class QwenVLClient:
         return AsyncChatStream(self._arun(call, decoder), decoder)
 
     async def _arun(self, call: _Call, decoder: StreamDecoder) -> AsyncIterator[StreamEvent]:
-        fetched = {url: await afetch_image(url) for url in self._remote_images(call)}
+        transport = self._get_transport()
+        fetched = {url: await transport.afetch(url) for url in self._remote_images(call)}
         body = self._body(call, fetched)
-        async with self._get_transport().astream_text(body) as (request_id, pieces):
-            decoder.set_request_id(request_id)
+        async with transport.astream_text(body) as opened:
+            decoder.set_request_id(opened.request_id)
             try:
-                async for text in pieces:
+                async for text in opened.pieces:
                     for event in decoder.feed(text):
                         yield event
                     if decoder.done:
@@ -245,6 +253,8 @@ class QwenVLClient:
                 raise decoder.error
 
     def _describe(self, exc: BaseException) -> Any:
+        from .transport import describe_stream_failure
+
         return describe_stream_failure(exc, self.options.timeout)
 
     # -- one result ------------------------------------------------------------------------------
@@ -257,9 +267,10 @@ class QwenVLClient:
             for _ in self._run(call, decoder):
                 pass
             return decoder.accumulator.result()
-        fetched = {url: fetch_image(url) for url in self._remote_images(call)}
+        transport = self._get_transport()
+        fetched = {url: transport.fetch(url) for url in self._remote_images(call)}
         body = self._body(call, fetched)
-        raw = self._get_transport().post(body)
+        raw = transport.post(body)
         return self._result(raw.body, raw.request_id, call)
 
     async def achat(self, request: ChatRequest) -> ChatResult:
@@ -269,9 +280,10 @@ class QwenVLClient:
             async for _ in self._arun(call, decoder):
                 pass
             return decoder.accumulator.result()
-        fetched = {url: await afetch_image(url) for url in self._remote_images(call)}
+        transport = self._get_transport()
+        fetched = {url: await transport.afetch(url) for url in self._remote_images(call)}
         body = self._body(call, fetched)
-        raw = await self._get_transport().apost(body)
+        raw = await transport.apost(body)
         return self._result(raw.body, raw.request_id, call)
 
     def _result(self, body: Any, request_id: str | None, call: _Call) -> ChatResult:

@@ -67,6 +67,9 @@ class ClientOptions:
     inline_remote_images: bool = False
     parse_think_tags: bool | None = None
     thinking_via_chat_template: bool | None = None
+    coalesce_deltas: bool = True
+    """Merge the deltas of one kind that arrive in one network read into one event (one framework
+    chunk per read instead of per token, under load); False: one event per server event."""
 
     FIELDS: ClassVar[tuple[str, ...]]
 
