@@ -459,7 +459,8 @@ class Spies:
 
 @pytest.fixture
 def no_reads(monkeypatch: pytest.MonkeyPatch) -> Spies:
-    import qwen_vl_core.client as client_module
+    from qwen_vl_core.transport_compat import CompatTransport
+    from qwen_vl_core.transport_native import NativeTransport
 
     spies = Spies()
 
@@ -481,9 +482,15 @@ def no_reads(monkeypatch: pytest.MonkeyPatch) -> Spies:
         (httpx.AsyncClient, "get"),
         (httpx2.Client, "get"),
         (httpx2.AsyncClient, "get"),
+        (httpx.Client, "stream"),
+        (httpx.AsyncClient, "stream"),
+        (httpx2.Client, "stream"),
+        (httpx2.AsyncClient, "stream"),
         (urllib.request, "urlopen"),
-        (client_module, "fetch_image"),
-        (client_module, "afetch_image"),
+        (CompatTransport, "fetch"),
+        (CompatTransport, "afetch"),
+        (NativeTransport, "fetch"),
+        (NativeTransport, "afetch"),
     ]
     for owner, name in targets:
         monkeypatch.setattr(owner, name, spy(f"{getattr(owner, '__name__', owner)}.{name}", getattr(owner, name)))
