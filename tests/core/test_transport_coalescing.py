@@ -176,9 +176,7 @@ def test_tool_call_arguments_are_merged_per_call(emu, protocol) -> None:
     emu.enqueue(Reply(tool_calls=calls, request_id="rid"))
     client = client_for(emu, protocol)
     try:
-        stream = client.stream(
-            ChatRequest(model="qwen3-vl-plus", messages=(Message("user", (TextPart("hi"),)),), extra_body={})
-        )
+        stream = client.stream(ChatRequest(model="qwen3-vl-plus", messages=(Message("user", (TextPart("hi"),)),)))
         events = [e for e in stream if type(e) is ToolCallDelta]
         result = stream.result()
     finally:
