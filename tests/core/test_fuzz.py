@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -373,6 +374,58 @@ def test_generated_compat_streams_give_their_events_however_cut(stream, cuts, th
 @given(stream=native_streams(), cuts=cuts)
 def test_generated_native_streams_give_their_events_however_cut(stream, cuts) -> None:
     assert drive(native_state(), decode(stream.wire.encode(), cuts)) == Outcome(stream.expected, None)
+
+
+def concatenated(outcome: Outcome) -> tuple[Any, ...]:
+    """What coalescing must keep: the reasoning, the answer, each tool call, the usage, the end."""
+    reasoning = "".join(e.text for e in outcome.events if type(e) is ReasoningDelta)
+    text = "".join(e.text for e in outcome.events if type(e) is TextDelta)
+    calls: dict[int, list[str]] = {}
+    for e in outcome.events:
+        if type(e) is ToolCallDelta:
+            calls.setdefault(e.index, []).append(f"{e.id or ''}|{e.name or ''}|{e.arguments}")
+    merged_calls = {
+        i: (
+            "".join(p.split("|")[0] for p in parts),
+            "".join(p.split("|")[1] for p in parts),
+            "".join(p.split("|", 2)[2] for p in parts),
+        )
+        for i, parts in calls.items()
+    }
+    rest = [e for e in outcome.events if type(e) in (UsageUpdate, StreamEnd)]
+    return reasoning, text, merged_calls, rest, outcome.error
+
+
+def coalescing(make: Callable[[], StreamDecoder]) -> StreamDecoder:
+    state = make()
+    return StreamDecoder(state.parser, split_think_tags=state._splitter is not None, coalesce=True)
+
+
+@FUZZ
+@given(stream=compat_streams(), cuts=cuts, think=st.booleans())
+def test_coalescing_keeps_every_text_however_cut(stream, cuts, think) -> None:
+    make = think_state if think else compat_state
+    plain = drive(make(), [stream.wire])
+    merged = drive(coalescing(make), decode(stream.wire.encode(), cuts))
+    assert concatenated(merged) == concatenated(plain)
+    assert len(merged.events) <= len(plain.events)
+
+
+@FUZZ
+@given(stream=native_streams(), cuts=cuts)
+def test_coalescing_keeps_every_native_text_however_cut(stream, cuts) -> None:
+    merged = drive(coalescing(native_state), decode(stream.wire.encode(), cuts))
+    assert concatenated(merged) == concatenated(Outcome(stream.expected, None))
+
+
+@FUZZ
+@given(stream=compat_streams())
+def test_coalescing_one_event_per_piece_changes_nothing(stream) -> None:
+    # One SSE event per piece is what a paced server gives: every event goes out as it is.
+    ends = [m.end() for m in re.finditer(r"(\r\n|\r|\n){2}", stream.wire)]
+    pieces = [stream.wire[a:b] for a, b in pairwise([0, *ends])]
+    assert "".join(pieces) == stream.wire
+    assert drive(coalescing(compat_state), pieces) == Outcome(stream.expected, None)
 
 
 # -- 3. pathological inputs finish ----------------------------------------------------------------------
