@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from .accumulator import ChatResult, StreamAccumulator
 from .catalog import ModelSpec, get_spec
 from .decoder import StreamDecoder
+from .errors import QwenVLError, redact_error
 from .events import StreamEvent
 from .media import check_urls, prepare_media, remote_image_urls, with_fetched_images
 from .policies import ResolvedRequest, ServerTraits, apply_policies, resolve_messages
@@ -192,8 +193,16 @@ class QwenVLClient:
     def _decoder(self, call: _Call) -> StreamDecoder:
         parser = self.wire.stream_parser(None, call.resolved.request.model)
         return StreamDecoder(
-            parser, split_think_tags=call.resolved.split_think_tags, coalesce=self.options.coalesce_deltas
+            parser,
+            split_think_tags=call.resolved.split_think_tags,
+            coalesce=self.options.coalesce_deltas,
+            max_line=self.options.max_sse_line,
         )
+
+    def _secrets(self) -> tuple[str, ...]:
+        """The keys this client may send (explicit, or from the environment), to redact from errors."""
+        keys = (self.options.api_key, resolve_api_key(None))
+        return tuple({k.get_secret_value() for k in keys if k is not None and len(k.get_secret_value()) >= 8})
 
     # -- streaming -------------------------------------------------------------------------------
 
@@ -207,6 +216,13 @@ class QwenVLClient:
         return ChatStream(self._run(call, decoder), decoder)
 
     def _run(self, call: _Call, decoder: StreamDecoder) -> Iterator[StreamEvent]:
+        try:
+            yield from self._events(call, decoder)
+        except QwenVLError as exc:
+            redact_error(exc, self._secrets())
+            raise
+
+    def _events(self, call: _Call, decoder: StreamDecoder) -> Iterator[StreamEvent]:
         transport = self._get_transport()
         fetched = {url: transport.fetch(url) for url in self._remote_images(call)}
         body = self._body(call, fetched)
@@ -215,16 +231,22 @@ class QwenVLClient:
         with transport.stream_text(body) as opened:
             decoder.set_request_id(opened.request_id)
             try:
-                for text in opened.pieces:
-                    yield from decoder.feed(text)
-                    if decoder.done:
-                        break
+                if opened.whole is not None:  # a server that ignored `stream` sent the whole answer
+                    yield from decoder.feed_events(self._whole(opened.whole, opened.request_id, call))
                 else:
-                    yield from decoder.finish()
+                    for text in opened.pieces:
+                        yield from decoder.feed(text)
+                        if decoder.done:
+                            break
+                    else:
+                        yield from decoder.finish()
             except Exception as exc:
                 raise decoder.fail(exc, describe=self._describe) from exc
             if decoder.error is not None:
                 raise decoder.error
+
+    def _whole(self, body: Any, request_id: str | None, call: _Call) -> list[StreamEvent]:
+        return self.wire.response_events(body, request_id, call.resolved.request.model)
 
     def astream(self, request: ChatRequest) -> AsyncChatStream:
         """The async twin of `stream` (`async for event in client.astream(request)`)."""
@@ -233,20 +255,32 @@ class QwenVLClient:
         return AsyncChatStream(self._arun(call, decoder), decoder)
 
     async def _arun(self, call: _Call, decoder: StreamDecoder) -> AsyncIterator[StreamEvent]:
+        try:
+            async for event in self._aevents(call, decoder):
+                yield event
+        except QwenVLError as exc:
+            redact_error(exc, self._secrets())
+            raise
+
+    async def _aevents(self, call: _Call, decoder: StreamDecoder) -> AsyncIterator[StreamEvent]:
         transport = self._get_transport()
         fetched = {url: await transport.afetch(url) for url in self._remote_images(call)}
         body = self._body(call, fetched)
         async with transport.astream_text(body) as opened:
             decoder.set_request_id(opened.request_id)
             try:
-                async for text in opened.pieces:
-                    for event in decoder.feed(text):
+                if opened.whole is not None:
+                    for event in decoder.feed_events(self._whole(opened.whole, opened.request_id, call)):
                         yield event
-                    if decoder.done:
-                        break
                 else:
-                    for event in decoder.finish():
-                        yield event
+                    async for text in opened.pieces:
+                        for event in decoder.feed(text):
+                            yield event
+                        if decoder.done:
+                            break
+                    else:
+                        for event in decoder.finish():
+                            yield event
             except Exception as exc:
                 raise decoder.fail(exc, describe=self._describe) from exc
             if decoder.error is not None:
@@ -267,11 +301,14 @@ class QwenVLClient:
             for _ in self._run(call, decoder):
                 pass
             return decoder.accumulator.result()
-        transport = self._get_transport()
-        fetched = {url: transport.fetch(url) for url in self._remote_images(call)}
-        body = self._body(call, fetched)
-        raw = transport.post(body)
-        return self._result(raw.body, raw.request_id, call)
+        try:
+            transport = self._get_transport()
+            fetched = {url: transport.fetch(url) for url in self._remote_images(call)}
+            raw = transport.post(self._body(call, fetched))
+            return self._result(raw.body, raw.request_id, call)
+        except QwenVLError as exc:
+            redact_error(exc, self._secrets())
+            raise
 
     async def achat(self, request: ChatRequest) -> ChatResult:
         call = self._call(request, stream=False)
@@ -280,11 +317,14 @@ class QwenVLClient:
             async for _ in self._arun(call, decoder):
                 pass
             return decoder.accumulator.result()
-        transport = self._get_transport()
-        fetched = {url: await transport.afetch(url) for url in self._remote_images(call)}
-        body = self._body(call, fetched)
-        raw = await transport.apost(body)
-        return self._result(raw.body, raw.request_id, call)
+        try:
+            transport = self._get_transport()
+            fetched = {url: await transport.afetch(url) for url in self._remote_images(call)}
+            raw = await transport.apost(self._body(call, fetched))
+            return self._result(raw.body, raw.request_id, call)
+        except QwenVLError as exc:
+            redact_error(exc, self._secrets())
+            raise
 
     def _result(self, body: Any, request_id: str | None, call: _Call) -> ChatResult:
         acc = StreamAccumulator()

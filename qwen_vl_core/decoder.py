@@ -63,9 +63,16 @@ class StreamDecoder:
 
     __slots__ = ("_coalesce", "_lines", "_parser", "_splitter", "_sse", "accumulator", "done", "error")
 
-    def __init__(self, parser: StreamParser, *, split_think_tags: bool = False, coalesce: bool = False) -> None:
+    def __init__(
+        self,
+        parser: StreamParser,
+        *,
+        split_think_tags: bool = False,
+        coalesce: bool = False,
+        max_line: int | None = None,
+    ) -> None:
         self._coalesce = coalesce
-        self._lines = LineSplitter()
+        self._lines = LineSplitter(max_line)
         self._sse = SSEDecoder()
         self._parser = parser
         self._splitter = ThinkTagSplitter() if split_think_tags else None
@@ -110,6 +117,15 @@ class StreamDecoder:
             yield item
         if failure is not None:
             self.error = self.fail(failure)
+
+    def feed_events(self, events: list[StreamEvent]) -> Iterator[StreamEvent]:
+        """Events made otherwise (a complete JSON answer to a streamed call), taken like a stream's."""
+        out: list[StreamEvent] = []
+        self._parse(events, out)
+        add = self.accumulator.add
+        for item in out:
+            add(item)
+            yield item
 
     def _parse(self, events: list[StreamEvent], out: list[StreamEvent]) -> None:
         if self._splitter is not None:

@@ -56,6 +56,7 @@ def _transport_kwargs(options: ClientOptions) -> dict[str, Any]:
     return {
         "timeout": options.timeout,
         "connect_timeout": options.connect_timeout,
+        "header_timeout": options.header_timeout,
         "max_retries": options.max_retries,
         "default_headers": options.default_headers,
         "http_client": options.http_client,

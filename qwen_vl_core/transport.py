@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -31,8 +32,9 @@ from .errors import (
     IncompleteStreamError,
     QwenVLError,
     error_from_body,
+    error_from_payload,
 )
-from .retry import parse_retry_after
+from .retry import HeaderTimeoutError, parse_retry_after
 
 __all__ = [
     "DRAIN_CHARS",
@@ -43,18 +45,27 @@ __all__ = [
     "Timeouts",
     "Transport",
     "adrain",
+    "aread_at_most",
     "connect_timeouts",
     "connection_error",
     "describe_stream_failure",
     "drain",
     "failure_reason",
+    "header_limit",
+    "header_timeout_error",
+    "is_event_stream",
     "json_body",
     "map_http_error",
+    "non_sse_answer",
+    "read_at_most",
+    "read_timeouts",
     "status_error",
     "timeout_error",
     "timeout_errors",
     "transport_errors",
 ]
+
+logger = logging.getLogger("qwen_vl_core")
 
 LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 """The openai SDK's pool limits, for the native client too: httpx's default of 100 connections
@@ -65,6 +76,8 @@ DRAIN_CHARS = 8 * 1024
 connection (normally only the SSE blank line and the chunked terminator, a few bytes)."""
 DRAIN_SECONDS = 0.25
 """... and for at most this long; past either bound the connection is closed instead."""
+BODY_LIMIT = 4 * 1024 * 1024
+"""The most of an error body, or of a non-SSE answer to a streamed call, that is read."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,25 @@ def timeout_errors() -> tuple[type[Exception], ...]:
 
 def connect_timeouts() -> tuple[type[Exception], ...]:
     return _with_fork("ConnectTimeout", (httpx.ConnectTimeout,))
+
+
+def read_timeouts() -> tuple[type[Exception], ...]:
+    return _with_fork("ReadTimeout", (httpx.ReadTimeout,))
+
+
+def header_limit(header_timeout: float | None, read_timeout: float | None) -> float | None:
+    """How long a streamed call waits for the response headers: the shorter of the two limits."""
+    if header_timeout is None:
+        return read_timeout
+    return header_timeout if read_timeout is None else min(header_timeout, read_timeout)
+
+
+def header_timeout_error(limit: float | None) -> HeaderTimeoutError:
+    seconds = f"{limit:g} s" if limit is not None else "the limit"
+    return HeaderTimeoutError(
+        f"The server sent no response headers within {seconds} (the header timeout of a streamed call, "
+        "`header_timeout=`); such a request is sent again at most once. Retry later, or raise `header_timeout=`."
+    )
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -180,6 +212,67 @@ def json_body(content: bytes, status: int) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise APIStatusError(f"HTTP {status} with a body that is not JSON: {content[:300]!r}", status=status)
     return value
+
+
+def read_at_most(chunks: Iterator[bytes], limit: int = BODY_LIMIT) -> tuple[bytes, bool]:
+    """Up to `limit` bytes of a body, and whether that was all of it."""
+    parts: list[bytes] = []
+    size = 0
+    for part in chunks:
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            return b"".join(parts)[:limit], False
+    return b"".join(parts), True
+
+
+async def aread_at_most(chunks: AsyncIterator[bytes], limit: int = BODY_LIMIT) -> tuple[bytes, bool]:
+    parts: list[bytes] = []
+    size = 0
+    async for part in chunks:
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            return b"".join(parts)[:limit], False
+    return b"".join(parts), True
+
+
+def is_event_stream(headers: Any) -> bool:
+    """Whether a response is server-sent events (no content type at all is given the benefit of the doubt)."""
+    content_type = headers.get("content-type")
+    return not content_type or content_type.strip().lower().startswith("text/event-stream")
+
+
+def non_sse_answer(status: int, body: bytes, complete: bool, headers: Any) -> Mapping[str, Any]:
+    """A streamed call answered with something else than server-sent events (HTTP 200).
+
+    A JSON answer is returned (a server that ignores `stream`), a JSON error body raised as its
+    error; anything else (an HTML page from a captive portal or a proxy) is an error quoting the
+    content type and the first bytes, not retryable.
+    """
+    content_type = headers.get("content-type", "")
+    value: Any = None
+    if complete:
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            value = None
+    request_id = headers.get("x-request-id")
+    if isinstance(value, Mapping):
+        if "error" in value or ("code" in value and "output" not in value and "choices" not in value):
+            error = error_from_payload(value, request_id=request_id)
+            error.retry_after = parse_retry_after(headers.get("retry-after"))
+            raise error
+        logger.debug("A streamed call was answered with one JSON response (%s); it is the result.", content_type)
+        return value
+    snippet = body[:200].decode("utf-8", "replace")
+    raise APIStatusError(
+        f"The server answered a streamed call with {content_type!r} instead of server-sent events "
+        f"(text/event-stream): {snippet!r}. A proxy or captive portal may be in the way; check the network "
+        "and the base URL.",
+        status=status,
+        request_id=request_id,
+    )
 
 
 class Transport(Protocol):

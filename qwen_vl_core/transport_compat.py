@@ -27,9 +27,16 @@ from .transport import (
     RawResponse,
     Timeouts,
     adrain,
+    aread_at_most,
     connection_error,
     drain,
+    header_limit,
+    header_timeout_error,
+    is_event_stream,
     json_body,
+    non_sse_answer,
+    read_at_most,
+    read_timeouts,
     status_error,
     timeout_error,
     timeout_errors,
@@ -66,6 +73,16 @@ def _create_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+class _Empty:
+    """An async iterator with nothing in it."""
+
+    def __aiter__(self) -> _Empty:
+        return self
+
+    async def __anext__(self) -> str:
+        raise StopAsyncIteration
+
+
 class CompatTransport:
     """OpenAI-compatible `/chat/completions` over the openai SDK (its own retries off: ours apply)."""
 
@@ -77,10 +94,14 @@ class CompatTransport:
         timeout: float | None,
         connect_timeout: float,
         max_retries: int,
+        header_timeout: float | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: Any = None,
         async_http_client: Any = None,
     ) -> None:
+        self._read_timeout = timeout
+        self._header_limit = header_limit(header_timeout, timeout)
+        self._stream_timeout = openai.Timeout(timeout, connect=connect_timeout, read=self._header_limit)
         self._options: dict[str, Any] = {
             "base_url": base_url,
             "timeout": openai.Timeout(timeout, connect=connect_timeout),
@@ -115,19 +136,42 @@ class CompatTransport:
 
     # -- sync ------------------------------------------------------------------------------------
 
+    def _headers_timed_out(self, exc: Exception) -> bool:
+        return isinstance(exc, openai.APITimeoutError) and isinstance(exc.__cause__, read_timeouts())
+
+    def _body_timeout(self, response: Any) -> None:
+        """The headers are in: the body's reads get the read timeout (read when the body starts)."""
+        extensions = response.http_response.request.extensions
+        extensions["timeout"] = {**extensions.get("timeout", {}), "read": self._read_timeout}
+
     @contextmanager
     def stream_text(self, body: Mapping[str, Any]) -> Iterator[OpenedStream]:
         """Open a streaming request; yields the request id and the decoded body text, piece by piece."""
         kwargs = _create_kwargs(body)
 
-        def send() -> tuple[Any, Any]:
-            manager = self._client().chat.completions.with_streaming_response.create(**kwargs)
-            return manager, manager.__enter__()
+        def send() -> tuple[Any, Any, Mapping[str, Any] | None]:
+            manager = self._client().chat.completions.with_streaming_response.create(
+                **kwargs, timeout=self._stream_timeout
+            )
+            try:
+                response = manager.__enter__()
+            except Exception as exc:
+                if self._headers_timed_out(exc):
+                    raise header_timeout_error(self._header_limit) from exc
+                raise
+            self._body_timeout(response)
+            if is_event_stream(response.headers):
+                return manager, response, None
+            try:
+                data, complete = read_at_most(response.http_response.iter_bytes())
+                return manager, response, non_sse_answer(response.status_code, data, complete, response.headers)
+            finally:
+                manager.__exit__(None, None, None)
 
-        manager, response = retrying(send, self._max_retries, self._map_error)
+        manager, response, whole = retrying(send, self._max_retries, self._map_error)
         try:
-            pieces = response.iter_text()
-            yield OpenedStream(response.headers.get("x-request-id"), pieces)
+            pieces = response.iter_text() if whole is None else iter(())
+            yield OpenedStream(response.headers.get("x-request-id"), pieces, whole)
             drain(response.http_response, pieces)
         finally:
             manager.__exit__(None, None, None)
@@ -161,14 +205,28 @@ class CompatTransport:
     async def astream_text(self, body: Mapping[str, Any]) -> AsyncIterator[OpenedStream]:
         kwargs = _create_kwargs(body)
 
-        async def send() -> tuple[Any, Any]:
-            manager = (await self._aclient()).chat.completions.with_streaming_response.create(**kwargs)
-            return manager, await manager.__aenter__()
+        async def send() -> tuple[Any, Any, Mapping[str, Any] | None]:
+            client = await self._aclient()
+            manager = client.chat.completions.with_streaming_response.create(**kwargs, timeout=self._stream_timeout)
+            try:
+                response = await manager.__aenter__()
+            except Exception as exc:
+                if self._headers_timed_out(exc):
+                    raise header_timeout_error(self._header_limit) from exc
+                raise
+            self._body_timeout(response)
+            if is_event_stream(response.headers):
+                return manager, response, None
+            try:
+                data, complete = await aread_at_most(response.http_response.aiter_bytes())
+                return manager, response, non_sse_answer(response.status_code, data, complete, response.headers)
+            finally:
+                await manager.__aexit__(None, None, None)
 
-        manager, response = await aretrying(send, self._max_retries, self._map_error)
+        manager, response, whole = await aretrying(send, self._max_retries, self._map_error)
         try:
-            pieces = response.iter_text()
-            yield OpenedStream(response.headers.get("x-request-id"), pieces)
+            pieces = response.iter_text() if whole is None else _Empty()
+            yield OpenedStream(response.headers.get("x-request-id"), pieces, whole)
             await adrain(pieces)
         finally:
             await manager.__aexit__(None, None, None)

@@ -16,26 +16,35 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from .errors import QwenVLError, error_from_payload
+from .errors import APIStatusError, QwenVLError, error_from_payload
 from .fetch import FETCH_LIMIT, afetch_with, fetch_with, timeout_tuple
 from .loop_clients import LoopClients
 from .request_native import NATIVE_PATH, NATIVE_STREAM_HEADERS
 from .retry import RETRY_STATUSES, aretrying, parse_retry_after, retrying
 from .sse import LineSplitter
 from .transport import (
+    BODY_LIMIT,
     LIMITS,
     OpenedStream,
     RawResponse,
     Timeouts,
     adrain,
+    aread_at_most,
     drain,
+    header_limit,
+    header_timeout_error,
+    is_event_stream,
     json_body,
     map_http_error,
+    non_sse_answer,
+    read_at_most,
+    read_timeouts,
     status_error,
 )
 
@@ -89,6 +98,16 @@ def first_event_error(text: str, headers: Any) -> QwenVLError | bool:
     return True
 
 
+@dataclass
+class _Opened:
+    response: httpx.Response
+    rest: Any
+    """The body's own text iterator (what `drain` continues)."""
+    pieces: Any
+    """What the client reads: the pieces already looked at, then the rest."""
+    whole: Mapping[str, Any] | None = None
+
+
 class _Peek:
     """The first pieces of a native stream, read until the first event's kind is known."""
 
@@ -130,6 +149,8 @@ class _Prepended:
         if self._deferred is not None:
             deferred, self._deferred = self._deferred, None
             raise deferred
+        if self._rest is None:
+            raise StopIteration
         return next(self._rest)  # type: ignore[no-any-return]
 
     def __aiter__(self) -> AsyncIterator[str]:
@@ -141,7 +162,20 @@ class _Prepended:
         if self._deferred is not None:
             deferred, self._deferred = self._deferred, None
             raise deferred
+        if self._rest is None:
+            raise StopAsyncIteration
         return await self._rest.__anext__()  # type: ignore[no-any-return]
+
+
+def _raw(response: httpx.Response, data: bytes, complete: bool) -> RawResponse:
+    """A non-streamed response read (at most `BODY_LIMIT` bytes): the error it carries, or its JSON."""
+    if response.status_code >= 400:
+        raise status_error(response.status_code, data.decode("utf-8", "replace"), response.headers)
+    if not complete:
+        raise APIStatusError(
+            f"The response is larger than {BODY_LIMIT:,} bytes; not read.", status=response.status_code
+        )
+    return RawResponse(response.headers.get("x-request-id"), json_body(data, response.status_code))
 
 
 class NativeTransport:
@@ -155,12 +189,16 @@ class NativeTransport:
         timeout: float | None,
         connect_timeout: float,
         max_retries: int,
+        header_timeout: float | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._url = base_url.rstrip("/") + NATIVE_PATH
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._read_timeout = timeout
+        self._header_limit = header_limit(header_timeout, timeout)
+        self._stream_timeout = httpx.Timeout(timeout, connect=connect_timeout, read=self._header_limit)
         self._fetch_timeout = timeout_tuple(connect_timeout, timeout)
         self._headers = {
             **dict(default_headers or {}),
@@ -192,30 +230,51 @@ class NativeTransport:
     ) -> httpx.Request:
         extra = NATIVE_STREAM_HEADERS if stream else {"Accept": "application/json"}
         content = json.dumps(body, ensure_ascii=False).encode()
-        return client.build_request("POST", self._url, content=content, headers={**self._headers, **extra})
+        headers = {**self._headers, **extra}
+        if stream:  # the headers get their own limit; the body reads get the read timeout (`_body_timeout`)
+            return client.build_request(
+                "POST", self._url, content=content, headers=headers, timeout=self._stream_timeout
+            )
+        return client.build_request("POST", self._url, content=content, headers=headers)
+
+    def _body_timeout(self, request: httpx.Request) -> None:
+        """The headers are in: the body's reads get the read timeout (read when the body starts)."""
+        request.extensions["timeout"] = {**request.extensions.get("timeout", {}), "read": self._read_timeout}
 
     # -- sync ------------------------------------------------------------------------------------
 
-    def _send(self, body: Mapping[str, Any], stream: bool) -> httpx.Response:
-        def send() -> httpx.Response:
+    def post(self, body: Mapping[str, Any]) -> RawResponse:
+        def send() -> RawResponse:
             client = self._client()
-            response = client.send(self._request(client, body, stream), stream=stream)
-            if response.status_code >= 400:
-                response.read()
+            response = client.send(self._request(client, body, False), stream=True)
+            try:
+                data, complete = read_at_most(response.iter_bytes())
+            finally:
                 response.close()
-                raise status_error(response.status_code, response.text, response.headers)
-            return response
+            return _raw(response, data, complete)
 
         return retrying(send, self._max_retries, self._map_error)
 
-    def _open(self, body: Mapping[str, Any]) -> tuple[httpx.Response, Iterator[str], _Prepended]:
-        def send() -> tuple[httpx.Response, Iterator[str], _Prepended]:
+    def _open(self, body: Mapping[str, Any]) -> _Opened:
+        def send() -> _Opened:
             client = self._client()
-            response = client.send(self._request(client, body, True), stream=True)
+            request = self._request(client, body, True)
+            try:
+                response = client.send(request, stream=True)
+            except read_timeouts() as exc:
+                raise header_timeout_error(self._header_limit) from exc
+            self._body_timeout(request)
             if response.status_code >= 400:
-                response.read()
+                text, _ = read_at_most(response.iter_bytes())
                 response.close()
-                raise status_error(response.status_code, response.text, response.headers)
+                raise status_error(response.status_code, text.decode("utf-8", "replace"), response.headers)
+            if not is_event_stream(response.headers):
+                try:
+                    data, complete = read_at_most(response.iter_bytes())
+                    whole = non_sse_answer(response.status_code, data, complete, response.headers)
+                finally:
+                    response.close()
+                return _Opened(response, iter(()), iter(()), whole)
             rest = response.iter_text()
             peek = _Peek(response.headers)
             try:
@@ -230,23 +289,20 @@ class NativeTransport:
             except QwenVLError:
                 raise
             except Exception as exc:  # reported by the body, as the same failure later would be
-                return response, rest, _Prepended(peek.head, exc, rest)
-            return response, rest, _Prepended(peek.head, None, rest)
+                return _Opened(response, rest, _Prepended(peek.head, exc, rest))
+            return _Opened(response, rest, _Prepended(peek.head, None, rest))
 
         return retrying(send, self._max_retries, self._map_error)
 
     @contextmanager
     def stream_text(self, body: Mapping[str, Any]) -> Iterator[OpenedStream]:
-        response, rest, pieces = self._open(body)
+        opened = self._open(body)
+        response = opened.response
         try:
-            yield OpenedStream(response.headers.get("x-request-id"), pieces)
-            drain(response, rest)
+            yield OpenedStream(response.headers.get("x-request-id"), opened.pieces, opened.whole)
+            drain(response, opened.rest)
         finally:
             response.close()
-
-    def post(self, body: Mapping[str, Any]) -> RawResponse:
-        response = self._send(body, stream=False)
-        return RawResponse(response.headers.get("x-request-id"), json_body(response.content, response.status_code))
 
     def fetch(self, url: str, limit: int = FETCH_LIMIT) -> bytes:
         return fetch_with(self._client(), url, self._fetch_timeout, limit)
@@ -258,26 +314,38 @@ class NativeTransport:
 
     # -- async -----------------------------------------------------------------------------------
 
-    async def _asend(self, body: Mapping[str, Any], stream: bool) -> httpx.Response:
-        async def send() -> httpx.Response:
+    async def apost(self, body: Mapping[str, Any]) -> RawResponse:
+        async def send() -> RawResponse:
             client = await self._aclient()
-            response = await client.send(self._request(client, body, stream), stream=stream)
-            if response.status_code >= 400:
-                await response.aread()
+            response = await client.send(self._request(client, body, False), stream=True)
+            try:
+                data, complete = await aread_at_most(response.aiter_bytes())
+            finally:
                 await response.aclose()
-                raise status_error(response.status_code, response.text, response.headers)
-            return response
+            return _raw(response, data, complete)
 
         return await aretrying(send, self._max_retries, self._map_error)
 
-    async def _aopen(self, body: Mapping[str, Any]) -> tuple[httpx.Response, AsyncIterator[str], _Prepended]:
-        async def send() -> tuple[httpx.Response, AsyncIterator[str], _Prepended]:
+    async def _aopen(self, body: Mapping[str, Any]) -> _Opened:
+        async def send() -> _Opened:
             client = await self._aclient()
-            response = await client.send(self._request(client, body, True), stream=True)
+            request = self._request(client, body, True)
+            try:
+                response = await client.send(request, stream=True)
+            except read_timeouts() as exc:
+                raise header_timeout_error(self._header_limit) from exc
+            self._body_timeout(request)
             if response.status_code >= 400:
-                await response.aread()
+                text, _ = await aread_at_most(response.aiter_bytes())
                 await response.aclose()
-                raise status_error(response.status_code, response.text, response.headers)
+                raise status_error(response.status_code, text.decode("utf-8", "replace"), response.headers)
+            if not is_event_stream(response.headers):
+                try:
+                    data, complete = await aread_at_most(response.aiter_bytes())
+                    whole = non_sse_answer(response.status_code, data, complete, response.headers)
+                finally:
+                    await response.aclose()
+                return _Opened(response, _Prepended([], None, None), _Prepended([], None, None), whole)
             rest = response.aiter_text()
             peek = _Peek(response.headers)
             try:
@@ -292,23 +360,20 @@ class NativeTransport:
             except QwenVLError:
                 raise
             except Exception as exc:
-                return response, rest, _Prepended(peek.head, exc, rest)
-            return response, rest, _Prepended(peek.head, None, rest)
+                return _Opened(response, rest, _Prepended(peek.head, exc, rest))
+            return _Opened(response, rest, _Prepended(peek.head, None, rest))
 
         return await aretrying(send, self._max_retries, self._map_error)
 
     @asynccontextmanager
     async def astream_text(self, body: Mapping[str, Any]) -> AsyncIterator[OpenedStream]:
-        response, rest, pieces = await self._aopen(body)
+        opened = await self._aopen(body)
+        response = opened.response
         try:
-            yield OpenedStream(response.headers.get("x-request-id"), pieces)
-            await adrain(rest)
+            yield OpenedStream(response.headers.get("x-request-id"), opened.pieces, opened.whole)
+            await adrain(opened.rest)
         finally:
             await response.aclose()
-
-    async def apost(self, body: Mapping[str, Any]) -> RawResponse:
-        response = await self._asend(body, stream=False)
-        return RawResponse(response.headers.get("x-request-id"), json_body(response.content, response.status_code))
 
     async def afetch(self, url: str, limit: int = FETCH_LIMIT) -> bytes:
         return await afetch_with(await self._aclient(), url, self._fetch_timeout, limit)
