@@ -169,7 +169,8 @@ class QwenVL(FunctionCallingLLM):
         "chunk per server event.",
     )
     max_sse_line: int = Field(
-        default=DEFAULT_MAX_SSE_LINE, description="The longest line (characters) a stream may send before the call fails."
+        default=DEFAULT_MAX_SSE_LINE,
+        description="The longest line (characters) a stream may send before the call fails.",
     )
     http_client: Any = Field(default=None, exclude=True, description="An httpx.Client (proxies, transports).")
     async_http_client: Any = Field(default=None, exclude=True, description="An httpx.AsyncClient.")
