@@ -34,6 +34,7 @@ if _typing.TYPE_CHECKING:
     from .media import image_to_url, video_to_url
     from .regions import REGIONS, resolve_endpoint
     from .request_compat import build_compat_body
+    from .retry import HeaderTimeoutError
     from .types import (
         ChatRequest,
         FunctionChoice,
@@ -73,6 +74,7 @@ _MODULES = {
     "media": ("image_to_url", "video_to_url"),
     "regions": ("REGIONS", "resolve_endpoint"),
     "request_compat": ("build_compat_body",),
+    "retry": ("HeaderTimeoutError",),
     "types": (
         "ChatRequest",
         "FunctionChoice",
@@ -113,6 +115,7 @@ __all__ = [
     "ChatResult",
     "ContextOverflowError",
     "FunctionChoice",
+    "HeaderTimeoutError",
     "ImagePart",
     "IncompleteStreamError",
     "InvalidRequestError",

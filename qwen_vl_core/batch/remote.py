@@ -19,10 +19,12 @@ import json
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
-import openai
 from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    import openai
 
 from ..catalog import get_spec
 from ..errors import APIConnectionError, APITimeoutError, NotFoundError, QwenVLError, error_from_body, parse_error_body
@@ -122,6 +124,8 @@ class PreparedBatch:
 
 
 def _map_error(exc: Exception) -> QwenVLError:
+    import openai  # on first use: the SDK is most of the import time of the library
+
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
         rid = response.headers.get("x-request-id")
@@ -145,6 +149,8 @@ def _map_error(exc: Exception) -> QwenVLError:
 
 
 async def _call(awaitable: Awaitable[T]) -> T:
+    import openai  # on first use: the SDK is most of the import time of the library
+
     try:
         return await awaitable
     except openai.APIError as exc:
@@ -192,6 +198,8 @@ class BatchAPIClient:
         return require_api_key(resolve_api_key(None), self.endpoint)
 
     def _openai(self) -> openai.AsyncOpenAI:
+        import openai  # on first use: the SDK is most of the import time of the library
+
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             key = self._key().get_secret_value()
@@ -262,6 +270,8 @@ class BatchAPIClient:
         """Upload the input file and create the batch."""
         if not prepared.ids:
             raise ValueError("Nothing to submit: every item is already done or failed to build.")
+        import openai
+
         client = self._openai()
         upload = ("qwen-vl-batch.jsonl", prepared.file, "application/jsonl")
         file = await _call(client.files.create(file=upload, purpose="batch"))
@@ -323,6 +333,8 @@ class BatchAPIClient:
 
     async def result_lines(self, status: BatchStatus) -> AsyncIterator[dict[str, Any]]:
         """Every line of the result file, then of the error file (streamed, not held in memory)."""
+        import openai
+
         client = self._openai()
         for file_id in (status.output_file_id, status.error_file_id):
             if not file_id:

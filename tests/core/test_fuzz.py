@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import re
 import signal
 from collections.abc import Callable, Iterator
@@ -48,6 +49,7 @@ from qwen_vl_core.errors import error_from_body
 from qwen_vl_core.events import StreamEvent
 from qwen_vl_core.parse_compat import CompatStreamParser, events_from_compat_response, usage_from_compat
 from qwen_vl_core.parse_native import NativeStreamParser, events_from_native_response, usage_from_native
+from qwen_vl_core.retry import ABSURD_RETRY_AFTER, MAX_RETRY_AFTER, parse_retry_after, retry_delay
 from qwen_vl_core.sse import LineSplitter, SSEDecoder
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "wire-samples"
@@ -426,6 +428,26 @@ def test_coalescing_one_event_per_piece_changes_nothing(stream) -> None:
     pieces = [stream.wire[a:b] for a, b in pairwise([0, *ends])]
     assert "".join(pieces) == stream.wire
     assert drive(coalescing(compat_state), pieces) == Outcome(stream.expected, None)
+
+
+retry_after_values = (
+    st.text(max_size=80)
+    | st.binary(max_size=80)
+    | st.floats()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.sampled_from(["nan", "inf", "-inf", "1e999", "-0", "3600", "3600.0001", " 5 ", "5s", "Wed, 21 Oct 2015"])
+    | st.none()
+)
+
+
+@FUZZ
+@given(value=retry_after_values, attempt=st.integers(min_value=0, max_value=10**6))
+def test_any_retry_after_gives_a_finite_bounded_wait(value, attempt) -> None:
+    seconds = parse_retry_after(value)
+    assert seconds is None or (math.isfinite(seconds) and 0 <= seconds <= ABSURD_RETRY_AFTER)
+    delay = retry_delay(attempt, seconds)
+    assert math.isfinite(delay)
+    assert 0 <= delay <= MAX_RETRY_AFTER
 
 
 # -- 3. pathological inputs finish ----------------------------------------------------------------------
