@@ -15,6 +15,7 @@ are recognised once that fork has been imported (before that none can exist).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -312,17 +313,29 @@ def drain(response: Any, pieces: Iterator[str]) -> bool:
         stream.read = bounded
     except AttributeError:  # a stream class with slots: do not risk an unbounded read
         return False
+    ended = False
     try:
         seen = 0
         for text in pieces:
             seen += len(text)
             if seen > DRAIN_CHARS or time.monotonic() > deadline:
-                return False
-        return True
+                break
+        else:
+            ended = True
     except Exception:  # a timeout or a broken connection: it is closed, nothing is lost
-        return False
+        pass
     finally:
         del stream.read
+    if not ended:
+        _close(pieces)
+    return ended
+
+
+def _close(pieces: Any) -> None:
+    close = getattr(pieces, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            close()
 
 
 async def adrain(pieces: AsyncIterator[str]) -> bool:
@@ -337,6 +350,12 @@ async def adrain(pieces: AsyncIterator[str]) -> bool:
         return True
 
     try:
-        return await asyncio.wait_for(rest(), DRAIN_SECONDS)
+        ended = await asyncio.wait_for(rest(), DRAIN_SECONDS)
     except Exception:  # the timeout, or a broken connection: it is closed, nothing is lost
-        return False
+        ended = False
+    if not ended:
+        aclose = getattr(pieces, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(aclose(), DRAIN_SECONDS)
+    return ended
