@@ -114,8 +114,13 @@ class QwenVLClient:
     Timeouts fit long thinking: `timeout` (default 600 s; None: no limit) is the read timeout, the
     longest wait for the next piece of a response, not a limit on the whole stream, so a reasoning
     stream may run for many minutes as long as chunks keep coming. `connect_timeout` (default 10 s)
-    bounds opening the connection. Both apply to either protocol. A stream that stalls raises
-    `IncompleteStreamError` with what arrived in `partial`.
+    bounds opening the connection; `header_timeout` (default 60 s) bounds the wait for the response
+    headers of a streamed call, which is then sent again at most once. All apply to either protocol.
+    A stream that stalls raises `IncompleteStreamError` with what arrived in `partial`.
+
+    Connections are kept between calls: the end of a stream is read to the end of its body
+    (bounded), so the next call reuses the connection. Deltas of one kind that arrive in one network
+    read are merged into one event (`coalesce_deltas`, default on); `max_sse_line` bounds a line.
 
     Retries: up to `max_retries` (default 2; 0 disables) on 429, 500, 502, 503, 504 and connection
     errors, only before the response has started, with exponential backoff and jitter, honouring
