@@ -222,33 +222,35 @@ class QwenVLClient:
 
     def _run(self, call: _Call, decoder: StreamDecoder) -> Iterator[StreamEvent]:
         try:
-            yield from self._events(call, decoder)
-        except QwenVLError as exc:
+            transport = self._get_transport()
+            fetched = {url: transport.fetch(url) for url in self._remote_images(call)}
+            body = self._body(call, fetched)
+            # Leaving the block normally (the stream ended) keeps the connection for the next call;
+            # an exception, or the consumer stopping early, closes it.
+            with transport.stream_text(body) as opened:
+                decoder.set_request_id(opened.request_id)
+                try:
+                    if opened.whole is not None:  # a server that ignored `stream` sent the whole answer
+                        yield from decoder.feed_events(self._whole(opened.whole, opened.request_id, call))
+                    else:
+                        for text in opened.head:  # what the transport read to look at the first event
+                            yield from decoder.feed(text)
+                            if decoder.done:
+                                break
+                        if not decoder.done:
+                            for text in opened.pieces:
+                                yield from decoder.feed(text)
+                                if decoder.done:
+                                    break
+                            else:
+                                yield from decoder.finish()
+                except Exception as exc:
+                    raise decoder.fail(exc, describe=self._describe) from exc
+                if decoder.error is not None:
+                    raise decoder.error
+        except QwenVLError as exc:  # one frame for the whole stream: no per-event cost
             redact_error(exc, self._secrets())
             raise
-
-    def _events(self, call: _Call, decoder: StreamDecoder) -> Iterator[StreamEvent]:
-        transport = self._get_transport()
-        fetched = {url: transport.fetch(url) for url in self._remote_images(call)}
-        body = self._body(call, fetched)
-        # Leaving the block normally (the stream ended) keeps the connection for the next call;
-        # an exception, or the consumer stopping early, closes it.
-        with transport.stream_text(body) as opened:
-            decoder.set_request_id(opened.request_id)
-            try:
-                if opened.whole is not None:  # a server that ignored `stream` sent the whole answer
-                    yield from decoder.feed_events(self._whole(opened.whole, opened.request_id, call))
-                else:
-                    for text in opened.pieces:
-                        yield from decoder.feed(text)
-                        if decoder.done:
-                            break
-                    else:
-                        yield from decoder.finish()
-            except Exception as exc:
-                raise decoder.fail(exc, describe=self._describe) from exc
-            if decoder.error is not None:
-                raise decoder.error
 
     def _whole(self, body: Any, request_id: str | None, call: _Call) -> list[StreamEvent]:
         return self.wire.response_events(body, request_id, call.resolved.request.model)
@@ -261,35 +263,37 @@ class QwenVLClient:
 
     async def _arun(self, call: _Call, decoder: StreamDecoder) -> AsyncIterator[StreamEvent]:
         try:
-            async for event in self._aevents(call, decoder):
-                yield event
-        except QwenVLError as exc:
+            transport = self._get_transport()
+            fetched = {url: await transport.afetch(url) for url in self._remote_images(call)}
+            body = self._body(call, fetched)
+            async with transport.astream_text(body) as opened:
+                decoder.set_request_id(opened.request_id)
+                try:
+                    if opened.whole is not None:
+                        for event in decoder.feed_events(self._whole(opened.whole, opened.request_id, call)):
+                            yield event
+                    else:
+                        for text in opened.head:
+                            for event in decoder.feed(text):
+                                yield event
+                            if decoder.done:
+                                break
+                        if not decoder.done:
+                            async for text in opened.pieces:
+                                for event in decoder.feed(text):
+                                    yield event
+                                if decoder.done:
+                                    break
+                            else:
+                                for event in decoder.finish():
+                                    yield event
+                except Exception as exc:
+                    raise decoder.fail(exc, describe=self._describe) from exc
+                if decoder.error is not None:
+                    raise decoder.error
+        except QwenVLError as exc:  # one frame for the whole stream: no per-event cost
             redact_error(exc, self._secrets())
             raise
-
-    async def _aevents(self, call: _Call, decoder: StreamDecoder) -> AsyncIterator[StreamEvent]:
-        transport = self._get_transport()
-        fetched = {url: await transport.afetch(url) for url in self._remote_images(call)}
-        body = self._body(call, fetched)
-        async with transport.astream_text(body) as opened:
-            decoder.set_request_id(opened.request_id)
-            try:
-                if opened.whole is not None:
-                    for event in decoder.feed_events(self._whole(opened.whole, opened.request_id, call)):
-                        yield event
-                else:
-                    async for text in opened.pieces:
-                        for event in decoder.feed(text):
-                            yield event
-                        if decoder.done:
-                            break
-                    else:
-                        for event in decoder.finish():
-                            yield event
-            except Exception as exc:
-                raise decoder.fail(exc, describe=self._describe) from exc
-            if decoder.error is not None:
-                raise decoder.error
 
     def _describe(self, exc: BaseException) -> Any:
         from .transport import describe_stream_failure

@@ -94,9 +94,11 @@ class OpenedStream:
 
     request_id: str | None
     pieces: Any
-    """The body text, piece by piece (an iterator, or an async iterator for `astream_text`)."""
+    """The body text, piece by piece (an iterator, or an async iterator for `astream_text`), after `head`."""
     whole: Mapping[str, Any] | None = None
     """A complete non-streamed JSON answer from a server that ignored `stream` (then `pieces` is empty)."""
+    head: list[str] = field(default_factory=list)
+    """Pieces the transport already read (to look at the first event), to be taken before `pieces`."""
 
 
 Timeouts: TypeAlias = tuple[float, float | None]

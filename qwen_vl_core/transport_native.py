@@ -104,7 +104,9 @@ class _Opened:
     rest: Any
     """The body's own text iterator (what `drain` continues)."""
     pieces: Any
-    """What the client reads: the pieces already looked at, then the rest."""
+    """What the client reads after `head`: the rest (raising first what reading `head` raised)."""
+    head: list[str]
+    """The pieces already looked at."""
     whole: Mapping[str, Any] | None = None
 
 
@@ -130,41 +132,40 @@ class _Peek:
         return first_event_error(self._seen, self._headers)
 
 
-class _Prepended:
-    """Body text pieces already read, then an exception deferred from reading them, then the rest."""
+class _Raising:
+    """The rest of a body whose first read failed: that failure first, as the body's own."""
 
-    __slots__ = ("_deferred", "_head", "_rest")
+    __slots__ = ("_deferred", "_rest")
 
-    def __init__(self, head: list[str], deferred: Exception | None, rest: Any) -> None:
-        self._head = head
-        self._deferred = deferred
+    def __init__(self, deferred: Exception, rest: Any) -> None:
+        self._deferred: Exception | None = deferred
         self._rest = rest
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
-        if self._head:
-            return self._head.pop(0)
         if self._deferred is not None:
             deferred, self._deferred = self._deferred, None
             raise deferred
-        if self._rest is None:
-            raise StopIteration
         return next(self._rest)  # type: ignore[no-any-return]
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self
 
     async def __anext__(self) -> str:
-        if self._head:
-            return self._head.pop(0)
         if self._deferred is not None:
             deferred, self._deferred = self._deferred, None
             raise deferred
-        if self._rest is None:
-            raise StopAsyncIteration
         return await self._rest.__anext__()  # type: ignore[no-any-return]
+
+
+class _AsyncEmpty:
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self
+
+    async def __anext__(self) -> str:
+        raise StopAsyncIteration
 
 
 def _raw(response: httpx.Response, data: bytes, complete: bool) -> RawResponse:
@@ -274,7 +275,7 @@ class NativeTransport:
                     whole = non_sse_answer(response.status_code, data, complete, response.headers)
                 finally:
                     response.close()
-                return _Opened(response, iter(()), iter(()), whole)
+                return _Opened(response, iter(()), iter(()), [], whole)
             rest = response.iter_text()
             peek = _Peek(response.headers)
             try:
@@ -289,8 +290,8 @@ class NativeTransport:
             except QwenVLError:
                 raise
             except Exception as exc:  # reported by the body, as the same failure later would be
-                return _Opened(response, rest, _Prepended(peek.head, exc, rest))
-            return _Opened(response, rest, _Prepended(peek.head, None, rest))
+                return _Opened(response, rest, _Raising(exc, rest), peek.head)
+            return _Opened(response, rest, rest, peek.head)
 
         return retrying(send, self._max_retries, self._map_error)
 
@@ -299,7 +300,7 @@ class NativeTransport:
         opened = self._open(body)
         response = opened.response
         try:
-            yield OpenedStream(response.headers.get("x-request-id"), opened.pieces, opened.whole)
+            yield OpenedStream(response.headers.get("x-request-id"), opened.pieces, opened.whole, opened.head)
             drain(response, opened.rest)
         finally:
             response.close()
@@ -345,7 +346,7 @@ class NativeTransport:
                     whole = non_sse_answer(response.status_code, data, complete, response.headers)
                 finally:
                     await response.aclose()
-                return _Opened(response, _Prepended([], None, None), _Prepended([], None, None), whole)
+                return _Opened(response, _AsyncEmpty(), _AsyncEmpty(), [], whole)
             rest = response.aiter_text()
             peek = _Peek(response.headers)
             try:
@@ -360,8 +361,8 @@ class NativeTransport:
             except QwenVLError:
                 raise
             except Exception as exc:
-                return _Opened(response, rest, _Prepended(peek.head, exc, rest))
-            return _Opened(response, rest, _Prepended(peek.head, None, rest))
+                return _Opened(response, rest, _Raising(exc, rest), peek.head)
+            return _Opened(response, rest, rest, peek.head)
 
         return await aretrying(send, self._max_retries, self._map_error)
 
@@ -370,7 +371,7 @@ class NativeTransport:
         opened = await self._aopen(body)
         response = opened.response
         try:
-            yield OpenedStream(response.headers.get("x-request-id"), opened.pieces, opened.whole)
+            yield OpenedStream(response.headers.get("x-request-id"), opened.pieces, opened.whole, opened.head)
             await adrain(opened.rest)
         finally:
             await response.aclose()
