@@ -502,3 +502,31 @@ def test_repeated_asyncio_run_leaves_no_client_of_a_dead_loop(emu, protocol, via
     assert "Task exception was never retrieved" not in caplog.text
     assert "Event loop is closed" not in caplog.text
     assert [r.connection for r in emu.requests] == [1, 2, 3]  # one connection per loop, each closed with it
+
+
+# -- the settings --------------------------------------------------------------------------------------
+
+
+HEADER = "header_timeout must be a positive number of seconds or None (no limit); got {}."
+LINE = "max_sse_line must be a whole number of characters >= 1024; got {}."
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "core", "adapter"),
+    [  # the adapters' fields are typed: pydantic hands the core 0.0 for 0, and 1 for True
+        ("header_timeout", 0, HEADER.format(0), HEADER.format(0.0)),
+        ("header_timeout", float("nan"), HEADER.format("nan"), HEADER.format("nan")),
+        ("max_sse_line", 100, LINE.format(100), LINE.format(100)),
+        ("max_sse_line", True, LINE.format(True), LINE.format(1)),
+    ],
+)
+def test_bad_transport_settings_fail_at_construction(setting, value, core, adapter) -> None:
+    from qwen_vl_core.settings import ClientOptions
+
+    with pytest.raises(ValueError, match="must be") as info:
+        ClientOptions(**{setting: value})
+    assert str(info.value) == core
+    for cls in (ChatQwenVL, QwenVL):
+        with pytest.raises(ValueError, match="must be") as raised:
+            cls(**{setting: value})
+        assert str(raised.value) == adapter
