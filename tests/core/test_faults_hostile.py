@@ -40,6 +40,7 @@ from qwen_vl_core import (
     IncompleteStreamError,
     QwenVLClient,
     QwenVLError,
+    RateLimitError,
     ReasoningDelta,
 )
 from qwen_vl_core import retry as retry_module
@@ -530,3 +531,28 @@ def test_bad_transport_settings_fail_at_construction(setting, value, core, adapt
         with pytest.raises(ValueError, match="must be") as raised:
             cls(**{setting: value})
         assert str(raised.value) == adapter
+
+
+def test_a_json_error_body_to_a_streamed_call_is_that_error() -> None:
+    from qwen_vl_core.transport import non_sse_answer
+
+    body = b'{"error": {"message": "Requests rate limit exceeded.", "code": "limit_requests"}, "request_id": "r1"}'
+    headers = {"content-type": "application/json", "retry-after": "3"}
+    with pytest.raises(RateLimitError) as compat:
+        non_sse_answer(200, body, True, headers)
+    assert (str(compat.value), compat.value.retry_after, compat.value.retryable) == (
+        "limit_requests: Requests rate limit exceeded. Slow down or raise the quota; the call can be retried after "
+        "a pause. (request id r1)",
+        3.0,
+        True,
+    )
+    native = b'{"code": "InvalidParameter", "message": "url error", "request_id": "r2"}'
+    with pytest.raises(QwenVLError) as bad:
+        non_sse_answer(200, native, True, {"content-type": "application/json"})
+    assert (type(bad.value).__name__, str(bad.value)) == (
+        "InvalidRequestError",
+        "InvalidParameter: url error (request id r2)",
+    )
+    with pytest.raises(APIStatusError) as cut:  # JSON cut at the read bound is "anything else"
+        non_sse_answer(200, b'{"choices": [', False, {"content-type": "application/json"})
+    assert str(cut.value).startswith("HTTP 200: The server answered a streamed call with 'application/json' instead")
