@@ -6,6 +6,7 @@ Every import of a peer happens inside its builder, so a missing package only ski
 from __future__ import annotations
 
 import importlib
+import time
 import warnings
 from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any
@@ -24,8 +25,11 @@ def _content_chars(content: Any) -> int:
 
 def _consume(chunks: Iterable[Any]) -> Outcome:
     reasoning_chars = answer_chars = items = 0
-    tokens = None
+    tokens = first = None
+    start = time.perf_counter()
     for chunk in chunks:
+        if first is None:
+            first = time.perf_counter() - start
         items += 1
         reasoning = chunk.additional_kwargs.get("reasoning_content")
         if reasoning:
@@ -34,13 +38,16 @@ def _consume(chunks: Iterable[Any]) -> Outcome:
             answer_chars += _content_chars(chunk.content)
         if chunk.usage_metadata:
             tokens = chunk.usage_metadata["output_tokens"]
-    return Outcome(reasoning_chars, answer_chars, tokens, items)
+    return Outcome(reasoning_chars, answer_chars, tokens, items, first)
 
 
 async def _aconsume(chunks: AsyncIterable[Any]) -> Outcome:
     reasoning_chars = answer_chars = items = 0
-    tokens = None
+    tokens = first = None
+    start = time.perf_counter()
     async for chunk in chunks:
+        if first is None:
+            first = time.perf_counter() - start
         items += 1
         reasoning = chunk.additional_kwargs.get("reasoning_content")
         if reasoning:
@@ -49,7 +56,7 @@ async def _aconsume(chunks: AsyncIterable[Any]) -> Outcome:
             answer_chars += _content_chars(chunk.content)
         if chunk.usage_metadata:
             tokens = chunk.usage_metadata["output_tokens"]
-    return Outcome(reasoning_chars, answer_chars, tokens, items)
+    return Outcome(reasoning_chars, answer_chars, tokens, items, first)
 
 
 def _sync(make: Callable[[Server], Any]) -> Callable[[Server], SyncRun]:

@@ -6,6 +6,7 @@ Every import of a peer happens inside its builder, so a missing package only ski
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any
 
@@ -36,28 +37,34 @@ def _tokens(last: Any) -> int | None:
 
 def _consume(responses: Iterable[Any]) -> Outcome:
     reasoning_chars = answer_chars = items = 0
-    last = None
+    last = first = None
+    start = time.perf_counter()
     for last in responses:
+        if first is None:
+            first = time.perf_counter() - start
         items += 1
         thinking = last.additional_kwargs.get("thinking_delta")
         if thinking:
             reasoning_chars += len(thinking)
         if last.delta:
             answer_chars += len(last.delta)
-    return Outcome(reasoning_chars, answer_chars, _tokens(last), items)
+    return Outcome(reasoning_chars, answer_chars, _tokens(last), items, first)
 
 
 async def _aconsume(responses: AsyncIterable[Any]) -> Outcome:
     reasoning_chars = answer_chars = items = 0
-    last = None
+    last = first = None
+    start = time.perf_counter()
     async for last in responses:
+        if first is None:
+            first = time.perf_counter() - start
         items += 1
         thinking = last.additional_kwargs.get("thinking_delta")
         if thinking:
             reasoning_chars += len(thinking)
         if last.delta:
             answer_chars += len(last.delta)
-    return Outcome(reasoning_chars, answer_chars, _tokens(last), items)
+    return Outcome(reasoning_chars, answer_chars, _tokens(last), items, first)
 
 
 def _messages() -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from _harness import MODEL, PROMPT, AsyncRun, Contender, Outcome, Server, SyncRun
@@ -32,9 +33,10 @@ def _raw(server: Server, native: bool = False) -> SyncRun:
     client = httpx.Client(timeout=_TIMEOUT)
 
     def run() -> Outcome:
+        start = time.perf_counter()
         with client.stream("POST", url, json=body, headers=headers) as response:
             response.raise_for_status()
-            return consume_deltas(deltas(response.iter_lines()))
+            return consume_deltas(deltas(response.iter_lines()), start)
 
     return run
 
@@ -48,10 +50,13 @@ def _araw(server: Server, native: bool = False) -> AsyncRun:
 
     async def run() -> Outcome:
         reasoning_chars = answer_chars = items = 0
-        tokens = None
+        tokens = first = None
+        start = time.perf_counter()
         async with client.stream("POST", url, json=body, headers=headers) as response:
             response.raise_for_status()
             async for reasoning, text, usage in deltas(response.aiter_lines()):
+                if first is None:
+                    first = time.perf_counter() - start
                 items += 1
                 if reasoning:
                     reasoning_chars += len(reasoning)
@@ -59,7 +64,7 @@ def _araw(server: Server, native: bool = False) -> AsyncRun:
                     answer_chars += len(text)
                 if usage:
                     tokens = usage["output_tokens"]
-        return Outcome(reasoning_chars, answer_chars, tokens, items)
+        return Outcome(reasoning_chars, answer_chars, tokens, items, first)
 
     return run
 
@@ -86,11 +91,14 @@ def _openai_sdk(server: Server) -> SyncRun:
 
     def run() -> Outcome:
         reasoning_chars = answer_chars = items = 0
-        tokens = None
+        tokens = first = None
+        start = time.perf_counter()
         stream = client.chat.completions.create(
             model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
         )
         for chunk in stream:
+            if first is None:
+                first = time.perf_counter() - start
             items += 1
             reasoning, text, usage_tokens = _sdk_outcome_step(chunk)
             if reasoning:
@@ -99,7 +107,7 @@ def _openai_sdk(server: Server) -> SyncRun:
                 answer_chars += len(text)
             if usage_tokens is not None:
                 tokens = usage_tokens
-        return Outcome(reasoning_chars, answer_chars, tokens, items)
+        return Outcome(reasoning_chars, answer_chars, tokens, items, first)
 
     return run
 
@@ -112,11 +120,14 @@ def _aopenai_sdk(server: Server) -> AsyncRun:
 
     async def run() -> Outcome:
         reasoning_chars = answer_chars = items = 0
-        tokens = None
+        tokens = first = None
+        start = time.perf_counter()
         stream = await client.chat.completions.create(
             model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
         )
         async for chunk in stream:
+            if first is None:
+                first = time.perf_counter() - start
             items += 1
             reasoning, text, usage_tokens = _sdk_outcome_step(chunk)
             if reasoning:
@@ -125,7 +136,7 @@ def _aopenai_sdk(server: Server) -> AsyncRun:
                 answer_chars += len(text)
             if usage_tokens is not None:
                 tokens = usage_tokens
-        return Outcome(reasoning_chars, answer_chars, tokens, items)
+        return Outcome(reasoning_chars, answer_chars, tokens, items, first)
 
     return run
 
@@ -153,8 +164,11 @@ def _core(server: Server, native: bool = False) -> SyncRun:
 
     def run() -> Outcome:
         reasoning_chars = answer_chars = items = 0
-        tokens = None
+        tokens = first = None
+        start = time.perf_counter()
         for event in client.stream(request):
+            if first is None:
+                first = time.perf_counter() - start
             items += 1
             kind = type(event)
             if kind is ReasoningDelta:
@@ -163,7 +177,7 @@ def _core(server: Server, native: bool = False) -> SyncRun:
                 answer_chars += len(event.text)
             elif kind is UsageUpdate:
                 tokens = event.usage.output_tokens
-        return Outcome(reasoning_chars, answer_chars, tokens, items)
+        return Outcome(reasoning_chars, answer_chars, tokens, items, first)
 
     return run
 
@@ -175,8 +189,11 @@ def _acore(server: Server, native: bool = False) -> AsyncRun:
 
     async def run() -> Outcome:
         reasoning_chars = answer_chars = items = 0
-        tokens = None
+        tokens = first = None
+        start = time.perf_counter()
         async for event in client.astream(request):
+            if first is None:
+                first = time.perf_counter() - start
             items += 1
             kind = type(event)
             if kind is ReasoningDelta:
@@ -185,7 +202,7 @@ def _acore(server: Server, native: bool = False) -> AsyncRun:
                 answer_chars += len(event.text)
             elif kind is UsageUpdate:
                 tokens = event.usage.output_tokens
-        return Outcome(reasoning_chars, answer_chars, tokens, items)
+        return Outcome(reasoning_chars, answer_chars, tokens, items, first)
 
     return run
 

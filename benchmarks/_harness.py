@@ -66,6 +66,9 @@ class Outcome:
     output_tokens: int | None
     """From the usage the contender surfaced; None when it surfaced none."""
     items: int
+    """Chunks (or events) the consumer received."""
+    first_chunk: float | None = None
+    """Seconds from the start of the stream to its first chunk."""
 
     def problems(self, server: Server) -> list[str]:
         found = []
@@ -111,6 +114,8 @@ class Row:
     wall: list[float] = field(default_factory=list)
     full_gcs: list[int] = field(default_factory=list)
     """Generation-2 (full) collections of the cyclic GC during each timed repetition."""
+    first_chunks: list[float] = field(default_factory=list)
+    """Seconds to the first chunk, one per stream timed."""
     outcome: Outcome | None = None
     problems: list[str] = field(default_factory=list)
     skipped: str | None = None
@@ -132,6 +137,7 @@ class Row:
         self.wall.append(wall)
         self.full_gcs.append(full_gcs)
         self.outcome = outcomes[-1]
+        self.first_chunks += [o.first_chunk for o in outcomes if o.first_chunk is not None]
         for outcome in outcomes:
             for problem in outcome.problems(server):
                 if problem not in self.problems:

@@ -5,7 +5,9 @@
 prints one JSON line (base URLs, key, the expected totals) and serves until stdin closes or it is
 killed. Every request gets the same stream: `--chunks` reasoning pieces, then `--answer-chunks`
 answer pieces, 2-6 characters each, mixed CJK and ASCII like real Qwen output; `include_usage`
-is honoured (the emulator adds the usage chunk only when the request asks for it).
+is honoured (the emulator adds the usage chunk only when the request asks for it). `--delay`
+paces the stream (each event its own write, after that pause); `--new-connection-delay` is slept
+once before the first answer on every new connection (a handshake to a far region).
 """
 
 from __future__ import annotations
@@ -46,10 +48,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chunks", type=int, default=20_000, help="reasoning chunks per stream")
     parser.add_argument("--answer-chunks", type=int, default=2_000, help="answer chunks per stream")
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="paced mode: seconds before each event, one event per write (0: flood)"
+    )
+    parser.add_argument(
+        "--new-connection-delay", type=float, default=0.0, help="seconds slept before the first answer on a connection"
+    )
     args = parser.parse_args(argv)
     reasoning = make_pieces(args.chunks, seed=1)
     text = make_pieces(args.answer_chunks, seed=2)
-    emulator = DashScopeEmulator(api_key=API_KEY, default_reply=Reply(reasoning=reasoning, text=text))
+    emulator = DashScopeEmulator(
+        api_key=API_KEY,
+        default_reply=Reply(reasoning=reasoning, text=text, delay=args.delay),
+        new_connection_delay=args.new_connection_delay,
+    )
     with emulator:
         compat = emulator.base_url
         root = compat[: -len(COMPAT_SUFFIX)]
@@ -63,7 +75,10 @@ def main(argv: list[str] | None = None) -> None:
             "answer_chars": sum(map(len, text)),
         }
         print(json.dumps(info), flush=True)
-        sys.stdin.read()  # serve until the parent closes our stdin (or kills us)
+        # Serve until the parent closes our stdin (or kills us); "connections" asks how many were accepted.
+        for line in sys.stdin:
+            if line.strip() == "connections":
+                print(emulator.connections_opened, flush=True)
 
 
 if __name__ == "__main__":

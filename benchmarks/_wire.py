@@ -7,6 +7,7 @@ floor plus the framework. Usage is normalised to `{"input_tokens", "output_token
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
@@ -132,10 +133,13 @@ async def anative_deltas(lines: AsyncIterable[str]) -> AsyncIterator[Delta]:
                 return
 
 
-def consume_deltas(deltas: Iterable[Delta]) -> Outcome:
+def consume_deltas(deltas: Iterable[Delta], start: float | None = None) -> Outcome:
     reasoning_chars = answer_chars = items = 0
-    tokens = None
+    tokens = first = None
+    start = time.perf_counter() if start is None else start
     for reasoning, text, usage in deltas:
+        if first is None:
+            first = time.perf_counter() - start
         items += 1
         if reasoning:
             reasoning_chars += len(reasoning)
@@ -143,4 +147,4 @@ def consume_deltas(deltas: Iterable[Delta]) -> Outcome:
             answer_chars += len(text)
         if usage:
             tokens = usage["output_tokens"]
-    return Outcome(reasoning_chars, answer_chars, tokens, items)
+    return Outcome(reasoning_chars, answer_chars, tokens, items, first)

@@ -1,11 +1,13 @@
-"""CPU cost per 1,000 streamed chunks: ChatQwenVL / QwenVL next to the raw floor, framework floors and peers.
+"""CPU cost per 1,000 server events: ChatQwenVL / QwenVL next to the raw floor, framework floors and peers.
 
-    python benchmarks/stream_overhead.py [--chunks 20000 --answer-chunks 2000 --repeat 5 --only langchain]
+    python benchmarks/stream_overhead.py [--modes flood,paced --chunks 20000 --repeat 5 --only langchain]
 
-Starts the emulator in a subprocess (its CPU is not counted), times every contender in this process
-round-robin, then runs `--concurrency` concurrent async streams for the floors and the adapters.
-Prints markdown tables and writes them, with machine facts, to benchmarks/results/stream_overhead.md.
-See benchmarks/README.md for what each row means.
+Two server modes, each in its own emulator subprocess (its CPU is not counted): *flood* writes the
+whole stream as fast as the socket takes it (one network read holds hundreds of events), *paced*
+writes one event per write with a small gap (one event per read). Every contender is timed in this
+process round-robin, then `--concurrency` concurrent async streams run for the floors and the
+adapters. Prints markdown tables and writes them, with machine facts, to
+benchmarks/results/stream_overhead.md. See benchmarks/README.md for what each row means.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from _contenders_langchain import LANGCHAIN_CONTENDERS
 from _contenders_llama_index import LLAMA_INDEX_CONTENDERS
 from _floors import CORE_CONTENDERS, RAW_FLOOR
 from _harness import Contender, Row, Server, run_async, run_sync
-from _report import async_table, machine_info, sync_table, target_lines
+from _report import FLOOD_TARGET, PACED_TARGET, async_table, machine_info, sync_table, target_lines
 from _wire import native_request
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +43,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=20_000, help="reasoning chunks per stream (20000)")
     parser.add_argument("--answer-chunks", type=int, default=2_000, help="answer chunks per stream (2000)")
+    parser.add_argument("--modes", default="flood,paced", help="server modes to run: flood, paced or both (default)")
+    parser.add_argument("--paced-chunks", type=int, default=2_000, help="reasoning chunks per paced stream (2000)")
+    parser.add_argument("--paced-answer-chunks", type=int, default=200, help="answer chunks per paced stream (200)")
+    parser.add_argument("--paced-delay", type=float, default=0.0005, help="seconds before each paced event")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds per contender; the median is shown")
     parser.add_argument("--only", choices=sorted(GROUPS), action="append", help="run one group (repeatable)")
     parser.add_argument("--rows", help="comma-separated substrings: keep only rows whose name matches one")
@@ -65,9 +71,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], Server]:
-    command = [sys.executable, str(HERE / "_server.py"), "--chunks", str(args.chunks)]
-    command += ["--answer-chunks", str(args.answer_chunks)]
+def start_server(args: argparse.Namespace, mode: str = "flood") -> tuple[subprocess.Popen[str], Server]:
+    command = [sys.executable, str(HERE / "_server.py")]
+    if mode == "paced":
+        command += ["--chunks", str(args.paced_chunks), "--answer-chunks", str(args.paced_answer_chunks)]
+        command += ["--delay", str(args.paced_delay)]
+    else:
+        command += ["--chunks", str(args.chunks), "--answer-chunks", str(args.answer_chunks)]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -124,62 +134,78 @@ def select(args: argparse.Namespace) -> list[Contender]:
     return chosen
 
 
-def report(
-    args: argparse.Namespace, server: Server, sync_rows: list[Row], async_rows: list[Row], argv: list[str]
-) -> str:
+def report(args: argparse.Namespace, runs: list[tuple[str, Server, list[Row], list[Row]]], argv: list[str]) -> str:
     command = "python benchmarks/stream_overhead.py " + shlex.join(argv)
     out = [
-        "# Stream overhead: CPU per 1,000 streamed chunks",
+        "# Stream overhead: CPU per 1,000 server events, flood and paced",
         "",
         f"Command: `{command.strip()}`",
         "",
-        f"Each stream: {server.reasoning_chunks:,} reasoning + {server.answer_chunks:,} answer chunks "
-        f"({server.reasoning_chars:,} + {server.answer_chars:,} characters) from the emulator in a separate "
-        f"process; CPU is this process's `time.process_time()`, median of {args.repeat} interleaved rounds "
-        "after one warm-up. Bold rows are the floors. "
+        "CPU is this process's `time.process_time()` per 1,000 content events the server sent (reasoning + "
+        f"answer), median of {args.repeat} interleaved rounds after one warm-up; the emulator runs in a separate "
+        "process. *Flood*: the server writes the stream as fast as it can (a network read holds hundreds of "
+        "events). *Paced*: one event per write, "
+        f"{args.paced_delay * 1000:g} ms apart (a read holds one event). Bold rows are the floors. `chunks`: what "
+        "the consumer received per stream; `first chunk`: median ms from the call to its first chunk. "
         + ("The cyclic GC was OFF inside timed runs (`--no-gc`). " if args.no_gc else "")
         + "`full GCs`: generation-2 collections during one timed run (median).",
         "",
         *machine_info(ROOT),
     ]
-    targets = target_lines(sync_rows, "sync") + target_lines(async_rows, f"async ×{args.concurrency}")
+    targets: list[str] = []
+    for mode, _server, sync_rows, async_rows in runs:
+        target = FLOOD_TARGET if mode == "flood" else PACED_TARGET
+        targets += target_lines(sync_rows, f"{mode}, sync", target)
+        targets += target_lines(async_rows, f"{mode}, async ×{args.concurrency}", target)
     if targets:
         out += ["", "## Targets", "", *targets]
-    for group in args.only or list(GROUPS):
-        out += ["", f"## {TITLES[group]}: sync `stream`", "", *sync_table(sync_rows, server, group)]
-    if async_rows:
-        out += [
-            "",
-            f"## Async: {args.concurrency} concurrent streams (`astream` / `astream_chat`), "
-            f"median of {args.async_repeat}",
-            "",
-            *async_table(async_rows, server, args.concurrency),
-        ]
+    for mode, server, sync_rows, async_rows in runs:
+        events = f"{server.reasoning_chunks:,} reasoning + {server.answer_chunks:,} answer events"
+        for group in args.only or list(GROUPS):
+            out += ["", f"## {mode}: {TITLES[group]}, sync `stream` ({events})", ""]
+            out += sync_table(sync_rows, server, group)
+        if async_rows:
+            out += [
+                "",
+                f"## {mode}: async, {args.concurrency} concurrent streams (`astream` / `astream_chat`), "
+                f"median of {args.async_repeat}",
+                "",
+                *async_table(async_rows, server, args.concurrency),
+            ]
     return "\n".join(out) + "\n"
+
+
+def run_mode(args: argparse.Namespace, mode: str) -> tuple[str, Server, list[Row], list[Row]]:
+    process, server = start_server(args, mode)
+    try:
+        native = args.native != "off" and serves_native(server)
+        server = dataclasses.replace(server, native=native)
+        log(f"{mode}: server {server.base_url} ({server.chunks:,} events per stream; native served: {native})")
+        contenders = select(args)
+        log(f"{mode}, sync: {len(contenders)} contenders, {args.repeat} rounds")
+        sync_rows = run_sync(contenders, server, args.repeat, log, gc_off=args.no_gc)
+        async_rows: list[Row] = []
+        if not args.no_async:
+            chosen = [c for c in contenders if c.async_default or args.async_peers]
+            log(f"{mode}, async: {len(chosen)} contenders x {args.concurrency} concurrent streams")
+            async_rows = asyncio.run(
+                run_async(chosen, server, args.concurrency, args.async_repeat, log, gc_off=args.no_gc)
+            )
+    finally:
+        stop_server(process)
+    return mode, server, sync_rows, async_rows
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     warnings.simplefilter("ignore", DeprecationWarning)  # peers' deprecation notices are not results
-    process, server = start_server(args)
-    try:
-        native = args.native != "off" and serves_native(server)
-        server = dataclasses.replace(server, native=native)
-        log(f"server {server.base_url} ({server.chunks:,} chunks per stream; native protocol served: {native})")
-        contenders = select(args)
-        log(f"sync: {len(contenders)} contenders, {args.repeat} rounds")
-        sync_rows = run_sync(contenders, server, args.repeat, log, gc_off=args.no_gc)
-        async_rows: list[Row] = []
-        if not args.no_async:
-            chosen = [c for c in contenders if c.async_default or args.async_peers]
-            log(f"async: {len(chosen)} contenders x {args.concurrency} concurrent streams")
-            async_rows = asyncio.run(
-                run_async(chosen, server, args.concurrency, args.async_repeat, log, gc_off=args.no_gc)
-            )
-    finally:
-        stop_server(process)
-    text = report(args, server, sync_rows, async_rows, argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = set(modes) - {"flood", "paced"}
+    if unknown or not modes:
+        raise SystemExit(f"--modes takes flood and/or paced; got {args.modes!r}")
+    runs = [run_mode(args, mode) for mode in modes]
+    text = report(args, runs, argv)
     print(text)
     if args.output != "-":
         path = Path(args.output)

@@ -18,7 +18,14 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 from qwen_vl_core import ChatRequest, ModelSpec, QwenVLClient, QwenVLError
 from qwen_vl_core.kit import ClientCache, check_settings
 from qwen_vl_core.request_common import tool_choice_param
-from qwen_vl_core.settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ClientOptions, RequestSettings
+from qwen_vl_core.settings import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_SSE_LINE,
+    DEFAULT_TIMEOUT,
+    ClientOptions,
+    RequestSettings,
+)
 from qwen_vl_core.tools import parse_tool_choice, tool_specs, wire_tool
 
 from ._convert import convert_messages
@@ -160,6 +167,9 @@ class ChatQwenVL(BaseChatModel):
     None: no limit."""
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     """Seconds allowed to open the connection."""
+    header_timeout: float | None = DEFAULT_HEADER_TIMEOUT
+    """Streamed calls: seconds allowed for the response headers (sent at once by DashScope); a request
+    that timed out waiting for them is sent again at most once. None: the read timeout applies."""
     max_retries: int = 2
     default_headers: dict[str, str] | None = None
     """Headers added to every request."""
@@ -174,6 +184,11 @@ class ChatQwenVL(BaseChatModel):
     """Split `<think>…</think>` out of the answer; None: on for thinking models on non-DashScope servers."""
     thinking_via_chat_template: bool | None = None
     """Send `enable_thinking` as `chat_template_kwargs`; None: on for non-DashScope servers (vLLM, SGLang)."""
+    coalesce_deltas: bool = True
+    """Merge the reasoning / answer / tool-argument deltas that arrive in one network read into one
+    chunk (fewer chunks under load, the same message); False: one chunk per server event."""
+    max_sse_line: int = DEFAULT_MAX_SSE_LINE
+    """The longest line (characters) a stream may send before the call fails."""
     http_client: Any = Field(default=None, exclude=True)
     """An `httpx.Client` for the sync calls (proxies, custom transports)."""
     async_http_client: Any = Field(default=None, exclude=True)

@@ -37,7 +37,14 @@ from llama_index.core.llms.llm import ToolSelection
 
 from qwen_vl_core import ChatRequest, ModelSpec, QwenVLClient, get_spec
 from qwen_vl_core.kit import ClientCache, check_settings
-from qwen_vl_core.settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ClientOptions, RequestSettings
+from qwen_vl_core.settings import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_SSE_LINE,
+    DEFAULT_TIMEOUT,
+    ClientOptions,
+    RequestSettings,
+)
 from qwen_vl_core.tools import parse_tool_choice, tool_specs
 
 from ._messages import to_core_messages
@@ -148,6 +155,11 @@ class QwenVL(FunctionCallingLLM):
         description="The read timeout: seconds allowed between two reads of a response; None: no limit.",
     )
     connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, description="Seconds allowed to connect.")
+    header_timeout: float | None = Field(
+        default=DEFAULT_HEADER_TIMEOUT,
+        description="Streamed calls: seconds allowed for the response headers (sent again at most once on "
+        "timeout); None: the read timeout applies.",
+    )
     max_retries: int = Field(default=2, description="Retries before the response starts (0 disables).")
     default_headers: dict[str, str] | None = Field(default=None, description="Headers added to every request.")
     downscale_images: bool = Field(
@@ -167,6 +179,15 @@ class QwenVL(FunctionCallingLLM):
     thinking_via_chat_template: bool | None = Field(
         default=None,
         description="Send enable_thinking as chat_template_kwargs; None: on for non-DashScope servers (vLLM, SGLang).",
+    )
+    coalesce_deltas: bool = Field(
+        default=True,
+        description="Merge the deltas of one kind that arrive in one network read into one chunk; False: one "
+        "chunk per server event.",
+    )
+    max_sse_line: int = Field(
+        default=DEFAULT_MAX_SSE_LINE,
+        description="The longest line (characters) a stream may send before the call fails.",
     )
     http_client: Any = Field(default=None, exclude=True, description="An httpx.Client (proxies, transports).")
     async_http_client: Any = Field(default=None, exclude=True, description="An httpx.AsyncClient.")

@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from .accumulator import ChatResult, StreamAccumulator
 from .catalog import ModelSpec, get_spec
 from .decoder import StreamDecoder
+from .errors import QwenVLError, redact_error
 from .events import StreamEvent
 from .media import check_urls, prepare_media_report, remote_image_urls, with_fetched_images
 from .policies import ResolvedRequest, ServerTraits, apply_policies, resolve_messages
@@ -26,8 +27,10 @@ from .protocols import PROTOCOLS, WireProtocol
 from .regions import Endpoint, Protocol, require_api_key, resolve_api_key, resolve_endpoint
 from .sent_images import image_geometries
 from .settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ClientOptions
-from .transport import Transport, afetch_image, describe_stream_failure, fetch_image
 from .types import ChatRequest
+
+if TYPE_CHECKING:
+    from .transport import Transport
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "AsyncChatStream", "ChatStream", "QwenVLClient"]
 
@@ -121,8 +124,13 @@ class QwenVLClient:
     Timeouts fit long thinking: `timeout` (default 600 s; None: no limit) is the read timeout, the
     longest wait for the next piece of a response, not a limit on the whole stream, so a reasoning
     stream may run for many minutes as long as chunks keep coming. `connect_timeout` (default 10 s)
-    bounds opening the connection. Both apply to either protocol. A stream that stalls raises
-    `IncompleteStreamError` with what arrived in `partial`.
+    bounds opening the connection; `header_timeout` (default 60 s) bounds the wait for the response
+    headers of a streamed call, which is then sent again at most once. All apply to either protocol.
+    A stream that stalls raises `IncompleteStreamError` with what arrived in `partial`.
+
+    Connections are kept between calls: the end of a stream is read to the end of its body
+    (bounded), so the next call reuses the connection. Deltas of one kind that arrive in one network
+    read are merged into one event (`coalesce_deltas`, default on); `max_sse_line` bounds a line.
 
     Retries: up to `max_retries` (default 2; 0 disables) on 429, 500, 502, 503, 504 and connection
     errors, only before the response has started, with exponential backoff and jitter, honouring
@@ -174,6 +182,12 @@ class QwenVLClient:
                 )
             return self._transport
 
+    def warm_up(self) -> None:
+        """Build the transport now rather than at the first call: the SDK is imported and the HTTP
+        client made (no connection is opened). For callers whose first request must go out on time,
+        such as the batch runners' rate-limited workers; a missing key is raised here then."""
+        self._get_transport()
+
     # -- the pipeline ------------------------------------------------------------------------------
 
     def resolve(self, request: ChatRequest, *, stream: bool) -> ResolvedRequest:
@@ -211,7 +225,17 @@ class QwenVLClient:
 
     def _decoder(self, call: _Call) -> StreamDecoder:
         parser = self.wire.stream_parser(None, call.resolved.request.model)
-        return StreamDecoder(parser, split_think_tags=call.resolved.split_think_tags)
+        return StreamDecoder(
+            parser,
+            split_think_tags=call.resolved.split_think_tags,
+            coalesce=self.options.coalesce_deltas,
+            max_line=self.options.max_sse_line,
+        )
+
+    def _secrets(self) -> tuple[str, ...]:
+        """The keys this client may send (explicit, or from the environment), to redact from errors."""
+        keys = (self.options.api_key, resolve_api_key(None))
+        return tuple({k.get_secret_value() for k in keys if k is not None and len(k.get_secret_value()) >= 8})
 
     # -- streaming -------------------------------------------------------------------------------
 
@@ -225,21 +249,39 @@ class QwenVLClient:
         return ChatStream(self._run(call, decoder), decoder, call.images)
 
     def _run(self, call: _Call, decoder: StreamDecoder) -> Iterator[StreamEvent]:
-        fetched = {url: fetch_image(url) for url in self._remote_images(call)}
-        body = self._body(call, fetched)
-        with self._get_transport().stream_text(body) as (request_id, pieces):
-            decoder.set_request_id(request_id)
-            try:
-                for text in pieces:
-                    yield from decoder.feed(text)
-                    if decoder.done:
-                        break
-                else:
-                    yield from decoder.finish()
-            except Exception as exc:
-                raise decoder.fail(exc, describe=self._describe) from exc
-            if decoder.error is not None:
-                raise decoder.error
+        try:
+            transport = self._get_transport()
+            fetched = {url: transport.fetch(url) for url in self._remote_images(call)}
+            body = self._body(call, fetched)
+            # Leaving the block normally (the stream ended) keeps the connection for the next call;
+            # an exception, or the consumer stopping early, closes it.
+            with transport.stream_text(body) as opened:
+                decoder.set_request_id(opened.request_id)
+                try:
+                    if opened.whole is not None:  # a server that ignored `stream` sent the whole answer
+                        yield from decoder.feed_events(self._whole(opened.whole, opened.request_id, call))
+                    else:
+                        for text in opened.head:  # what the transport read to look at the first event
+                            yield from decoder.feed(text)
+                            if decoder.done:
+                                break
+                        if not decoder.done:
+                            for text in opened.pieces:
+                                yield from decoder.feed(text)
+                                if decoder.done:
+                                    break
+                            else:
+                                yield from decoder.finish()
+                except Exception as exc:
+                    raise decoder.fail(exc, describe=self._describe) from exc
+                if decoder.error is not None:
+                    raise decoder.error
+        except QwenVLError as exc:  # one frame for the whole stream: no per-event cost
+            redact_error(exc, self._secrets())
+            raise
+
+    def _whole(self, body: Any, request_id: str | None, call: _Call) -> list[StreamEvent]:
+        return self.wire.response_events(body, request_id, call.resolved.request.model)
 
     def astream(self, request: ChatRequest) -> AsyncChatStream:
         """The async twin of `stream` (`async for event in client.astream(request)`)."""
@@ -248,25 +290,42 @@ class QwenVLClient:
         return AsyncChatStream(self._arun(call, decoder), decoder, call.images)
 
     async def _arun(self, call: _Call, decoder: StreamDecoder) -> AsyncIterator[StreamEvent]:
-        fetched = {url: await afetch_image(url) for url in self._remote_images(call)}
-        body = self._body(call, fetched)
-        async with self._get_transport().astream_text(body) as (request_id, pieces):
-            decoder.set_request_id(request_id)
-            try:
-                async for text in pieces:
-                    for event in decoder.feed(text):
-                        yield event
-                    if decoder.done:
-                        break
-                else:
-                    for event in decoder.finish():
-                        yield event
-            except Exception as exc:
-                raise decoder.fail(exc, describe=self._describe) from exc
-            if decoder.error is not None:
-                raise decoder.error
+        try:
+            transport = self._get_transport()
+            fetched = {url: await transport.afetch(url) for url in self._remote_images(call)}
+            body = self._body(call, fetched)
+            async with transport.astream_text(body) as opened:
+                decoder.set_request_id(opened.request_id)
+                try:
+                    if opened.whole is not None:
+                        for event in decoder.feed_events(self._whole(opened.whole, opened.request_id, call)):
+                            yield event
+                    else:
+                        for text in opened.head:
+                            for event in decoder.feed(text):
+                                yield event
+                            if decoder.done:
+                                break
+                        if not decoder.done:
+                            async for text in opened.pieces:
+                                for event in decoder.feed(text):
+                                    yield event
+                                if decoder.done:
+                                    break
+                            else:
+                                for event in decoder.finish():
+                                    yield event
+                except Exception as exc:
+                    raise decoder.fail(exc, describe=self._describe) from exc
+                if decoder.error is not None:
+                    raise decoder.error
+        except QwenVLError as exc:  # one frame for the whole stream: no per-event cost
+            redact_error(exc, self._secrets())
+            raise
 
     def _describe(self, exc: BaseException) -> Any:
+        from .transport import describe_stream_failure
+
         return describe_stream_failure(exc, self.options.timeout)
 
     # -- one result ------------------------------------------------------------------------------
@@ -279,10 +338,14 @@ class QwenVLClient:
             for _ in self._run(call, decoder):
                 pass
             return self._with_images(decoder.accumulator.result(), call)
-        fetched = {url: fetch_image(url) for url in self._remote_images(call)}
-        body = self._body(call, fetched)
-        raw = self._get_transport().post(body)
-        return self._result(raw.body, raw.request_id, call)
+        try:
+            transport = self._get_transport()
+            fetched = {url: transport.fetch(url) for url in self._remote_images(call)}
+            raw = transport.post(self._body(call, fetched))
+            return self._result(raw.body, raw.request_id, call)
+        except QwenVLError as exc:
+            redact_error(exc, self._secrets())
+            raise
 
     async def achat(self, request: ChatRequest) -> ChatResult:
         call = self._call(request, stream=False)
@@ -291,10 +354,14 @@ class QwenVLClient:
             async for _ in self._arun(call, decoder):
                 pass
             return self._with_images(decoder.accumulator.result(), call)
-        fetched = {url: await afetch_image(url) for url in self._remote_images(call)}
-        body = self._body(call, fetched)
-        raw = await self._get_transport().apost(body)
-        return self._result(raw.body, raw.request_id, call)
+        try:
+            transport = self._get_transport()
+            fetched = {url: await transport.afetch(url) for url in self._remote_images(call)}
+            raw = await transport.apost(self._body(call, fetched))
+            return self._result(raw.body, raw.request_id, call)
+        except QwenVLError as exc:
+            redact_error(exc, self._secrets())
+            raise
 
     def _result(self, body: Any, request_id: str | None, call: _Call) -> ChatResult:
         acc = StreamAccumulator()

@@ -16,6 +16,14 @@ way. It splits lines (only at `\\n` / `\\r`), decodes server-sent events, hands 
 protocol's parser, optionally splits `<think>` tags out of the answer, and folds every event into
 its `accumulator`, so a failure can carry exactly what arrived (`fail(exc)` returns a library
 error whose `partial` holds it).
+
+With `coalesce=True` (the client's default, `ClientOptions.coalesce_deltas`), deltas of the same
+kind that follow each other within one piece (one network read) are merged into one event: runs of
+reasoning, runs of answer text, and a tool call's argument fragments that continue it (same index,
+no new id or name). Under load one read holds hundreds of server events, and each event costs the
+adapters a framework chunk; merged, a chunk costs per read. Nothing waits for more data (a piece is
+parsed whole before its first event goes out anyway), a piece with one event gives that event
+unchanged, and the concatenated reasoning, answer and arguments are exactly the same.
 """
 
 from __future__ import annotations
@@ -26,11 +34,11 @@ from typing import Any, Protocol
 
 from .accumulator import ChatResult, StreamAccumulator
 from .errors import IncompleteStreamError, QwenVLError
-from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta
+from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
 from .sse import LineSplitter, ServerSentEvent, SSEDecoder
 from .think_tags import ThinkTagSplitter
 
-__all__ = ["StreamDecoder", "StreamParser"]
+__all__ = ["StreamDecoder", "StreamParser", "coalesce"]
 
 _PARTIAL_NOTE = (
     " What arrived is in the error's `partial`; a response that has started is never retried "
@@ -53,10 +61,18 @@ class StreamParser(Protocol):
 class StreamDecoder:
     """Text pieces of one streamed response → neutral events, with the partial result kept."""
 
-    __slots__ = ("_lines", "_parser", "_splitter", "_sse", "accumulator", "done", "error")
+    __slots__ = ("_coalesce", "_lines", "_parser", "_splitter", "_sse", "accumulator", "done", "error")
 
-    def __init__(self, parser: StreamParser, *, split_think_tags: bool = False) -> None:
-        self._lines = LineSplitter()
+    def __init__(
+        self,
+        parser: StreamParser,
+        *,
+        split_think_tags: bool = False,
+        coalesce: bool = False,
+        max_line: int | None = None,
+    ) -> None:
+        self._coalesce = coalesce
+        self._lines = LineSplitter(max_line)
         self._sse = SSEDecoder()
         self._parser = parser
         self._splitter = ThinkTagSplitter() if split_think_tags else None
@@ -93,12 +109,23 @@ class StreamDecoder:
         except QwenVLError as exc:
             failure = exc
             self.done = True
+        if self._coalesce and len(out) > 1:
+            out = coalesce(out)
         add = self.accumulator.add
         for item in out:
             add(item)
             yield item
         if failure is not None:
             self.error = self.fail(failure)
+
+    def feed_events(self, events: list[StreamEvent]) -> Iterator[StreamEvent]:
+        """Events made otherwise (a complete JSON answer to a streamed call), taken like a stream's."""
+        out: list[StreamEvent] = []
+        self._parse(events, out)
+        add = self.accumulator.add
+        for item in out:
+            add(item)
+            yield item
 
     def _parse(self, events: list[StreamEvent], out: list[StreamEvent]) -> None:
         if self._splitter is not None:
@@ -137,6 +164,8 @@ class StreamDecoder:
             self._parse(self._parser.feed_event(last), out)
         if not self.done:
             self._parse(self._parser.close(), out)
+        if self._coalesce and len(out) > 1:
+            out = coalesce(out)
         add = self.accumulator.add
         for item in out:
             add(item)
@@ -174,3 +203,46 @@ class StreamDecoder:
             partial = replace(partial, request_id=error.request_id)
         error.partial = partial
         return error
+
+
+def coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
+    """Merge neighbouring deltas of one kind: reasoning runs, answer runs, and fragments continuing
+    one tool call (same index, no id or name of their own). Other events end a run; order is kept."""
+    out: list[StreamEvent] = []
+    run: list[str] = []
+    head: StreamEvent | None = None  # the first event of the current run
+    for event in events:
+        kind = type(event)
+        if head is not None and kind is type(head):
+            if kind is not ToolCallDelta:
+                run.append(event.text)  # type: ignore[union-attr]
+                continue
+            if (
+                event.index == head.index  # type: ignore[union-attr]
+                and event.id is None  # type: ignore[union-attr]
+                and event.name is None  # type: ignore[union-attr]
+            ):
+                run.append(event.arguments)  # type: ignore[union-attr]
+                continue
+        if head is not None:
+            out.append(_merged(head, run))
+        if kind is ReasoningDelta or kind is TextDelta:
+            head, run = event, [event.text]  # type: ignore[union-attr]
+        elif kind is ToolCallDelta:
+            head, run = event, [event.arguments]  # type: ignore[union-attr]
+        else:
+            head = None
+            out.append(event)
+    if head is not None:
+        out.append(_merged(head, run))
+    return out
+
+
+def _merged(head: StreamEvent, run: list[str]) -> StreamEvent:
+    if len(run) == 1:
+        return head
+    if type(head) is ToolCallDelta:
+        return ToolCallDelta(head.index, head.id, head.name, "".join(run))
+    if type(head) is ReasoningDelta:
+        return ReasoningDelta("".join(run))
+    return TextDelta("".join(run))

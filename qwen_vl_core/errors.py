@@ -24,6 +24,7 @@ is lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -47,6 +48,8 @@ __all__ = [
     "error_from_body",
     "error_from_payload",
     "parse_error_body",
+    "redact_error",
+    "redact_text",
 ]
 
 
@@ -302,3 +305,69 @@ def error_from_body(status: int, text: str, *, request_id: str | None = None) ->
         snippet = text.strip()[:300] or "(empty body)"
         payload = {"message": f"HTTP {status} with a body that is not a DashScope error: {snippet}"}
     return error_from_payload(payload, status=status, request_id=request_id)
+
+
+# -- redaction: a key a server echoed back never leaves in an error ----------------------------------
+
+
+def _masked(secret: str) -> str:
+    return f"{secret[:3]}…{secret[-4:]}" if len(secret) >= 16 else "…"
+
+
+def redact_text(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every occurrence of each secret (so also its `Bearer` form) shortened to `sk-…1234`."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, _masked(secret))
+    return text
+
+
+def _redacted(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if depth > 20:
+        return value
+    if isinstance(value, Mapping):
+        return {k: _redacted(v, secrets, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redacted(v, secrets, depth + 1) for v in value)
+    return value
+
+
+def redact_error(error: BaseException, secrets: tuple[str, ...]) -> None:
+    """Remove the secrets from an error in place: its message, arguments, `partial` (the text a server
+    echoed back), and the same down its cause chain (the openai SDK's errors keep the body)."""
+    if not secrets:
+        return
+    current: BaseException | None = error
+    for _ in range(8):
+        if current is None:
+            break
+        current.args = _redacted(current.args, secrets)
+        for name in ("message", "body"):
+            value = getattr(current, name, None)
+            if value is not None:
+                with contextlib.suppress(AttributeError):  # a read-only attribute of a foreign error
+                    setattr(current, name, _redacted(value, secrets))
+        if isinstance(current, QwenVLError) and current.partial is not None:
+            current.partial = _redacted_partial(current.partial, secrets)
+        current = current.__cause__ or current.__context__
+
+
+def _redacted_partial(partial: Any, secrets: tuple[str, ...]) -> Any:
+    from dataclasses import is_dataclass, replace
+
+    if not is_dataclass(partial) or isinstance(partial, type):
+        return partial
+    changes: dict[str, Any] = {}
+    for name in ("reasoning", "text"):
+        value = getattr(partial, name, None)
+        if isinstance(value, str) and any(secret in value for secret in secrets):
+            changes[name] = redact_text(value, secrets)
+    calls = getattr(partial, "tool_calls", None)
+    if calls and any(secret in call.arguments for call in calls for secret in secrets):
+        changes["tool_calls"] = tuple(
+            replace(call, arguments=redact_text(call.arguments, secrets), args=_redacted(call.args, secrets))
+            for call in calls
+        )
+    return replace(partial, **changes) if changes else partial

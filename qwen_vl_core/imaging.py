@@ -27,7 +27,7 @@ from typing import Any
 from .errors import InvalidMediaError
 from .formats import detect_image_mime, format_name
 from .image_headers import image_size
-from .tokens import ImageBudget, smart_resize
+from .tokens import ImageBudget, client_resize, smart_resize
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -331,8 +331,9 @@ def fit_image(
             return None
         with opened:
             width, height = opened.size
-            target = smart_resize(height, width, *_budget_args(budget))  # the rounding is symmetric: no turn needed
-            needs_resize = width * height > budget.max_pixels
+            resized = client_resize(height, width, budget)  # the rounding is symmetric: no turn needed
+            needs_resize = resized is not None
+            target = resized if resized is not None else (height, width)
             if not (needs_resize or force_encode):
                 return None
             check_decodable((width, height), mime, budget, where)

@@ -44,6 +44,7 @@ from .sources import bytes_to_data_url, image, image_to_url, is_remote, user_mes
 from .tokens import (
     MAX_ASPECT_RATIO,
     ImageBudget,
+    client_resize,
     estimate_text_tokens,
     image_budget,
     smart_resize,
@@ -225,7 +226,7 @@ def needs_reencoding(
         return True
     if not downscale:
         return False
-    if size is not None and size[0] * size[1] > budget.max_pixels:
+    if size is not None and client_resize(size[1], size[0], budget) is not None:
         return True
     return (exif_orientation(data) if orientation is None else orientation) != 1
 

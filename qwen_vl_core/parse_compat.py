@@ -26,7 +26,7 @@ from .events import (
     Usage,
     UsageUpdate,
 )
-from .parse_common import SHAPE_ERRORS, malformed, string_field, tool_call_deltas
+from .parse_common import SHAPE_ERRORS, ToolIndexes, malformed, string_field, tool_call_deltas
 from .sse import ServerSentEvent
 
 __all__ = ["CompatStreamParser", "events_from_compat_response", "usage_from_compat"]
@@ -59,9 +59,10 @@ def usage_from_compat(usage: Mapping[str, Any]) -> Usage:
 class CompatStreamParser:
     """Stateful parser for one compat stream: `feed(chunk)` per `data:` JSON, then `end()`."""
 
-    __slots__ = ("finish_reason", "model", "received", "request_id", "response_id")
+    __slots__ = ("_tools", "finish_reason", "model", "received", "request_id", "response_id")
 
     def __init__(self, request_id: str | None = None) -> None:
+        self._tools = ToolIndexes()
         self.request_id = request_id
         self.model: str | None = None
         self.response_id: str | None = None
@@ -118,7 +119,7 @@ class CompatStreamParser:
                     out.append(TextDelta(text))
                 calls = delta.get("tool_calls")
                 if calls:
-                    tool_call_deltas(calls, out)
+                    tool_call_deltas(calls, out, self._tools)
             finish = choice.get("finish_reason")
             if finish:
                 self.finish_reason = string_field(finish)

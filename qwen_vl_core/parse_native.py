@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import APIStatusError, IncompleteStreamError, error_from_payload
 from .events import ReasoningDelta, StreamEnd, StreamEvent, TextDelta, Usage, UsageUpdate
-from .parse_common import SHAPE_ERRORS, malformed, tool_call_deltas
+from .parse_common import SHAPE_ERRORS, ToolIndexes, malformed, tool_call_deltas
 from .sse import ServerSentEvent
 
 __all__ = ["NativeStreamParser", "events_from_native_response", "usage_from_native"]
@@ -55,7 +55,7 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _message_events(message: Mapping[str, Any], out: list[StreamEvent]) -> None:
+def _message_events(message: Mapping[str, Any], out: list[StreamEvent], tools: ToolIndexes | None = None) -> None:
     reasoning = message.get("reasoning_content")
     if reasoning:
         if type(reasoning) is not str:
@@ -66,15 +66,16 @@ def _message_events(message: Mapping[str, Any], out: list[StreamEvent]) -> None:
         out.append(TextDelta(text))
     calls = message.get("tool_calls")
     if calls:
-        tool_call_deltas(calls, out)
+        tool_call_deltas(calls, out, tools)
 
 
 class NativeStreamParser:
     """Stateful parser for one native stream: `feed_event(sse)` per event, `close()` at end of body."""
 
-    __slots__ = ("_usage", "finish_reason", "model", "received", "request_id")
+    __slots__ = ("_tools", "_usage", "finish_reason", "model", "received", "request_id")
 
     def __init__(self, request_id: str | None = None, model: str | None = None) -> None:
+        self._tools: ToolIndexes | None = ToolIndexes()
         self.request_id = request_id
         self.model = model  # the native stream does not name the model; the caller passes the requested one
         self.finish_reason: str | None = None
@@ -119,7 +120,7 @@ class NativeStreamParser:
             choice = choices[0]
             message = choice.get("message")
             if message:
-                _message_events(message, out)
+                _message_events(message, out, self._tools)
             finish = choice.get("finish_reason")
         elif "text" in output:  # legacy result_format "text"
             text = output["text"]
@@ -160,6 +161,7 @@ def events_from_native_response(
     if "code" in body and "output" not in body:
         raise error_from_payload(body, request_id=request_id)
     parser = NativeStreamParser(request_id, model)
+    parser._tools = None  # a whole response: each item is a whole call, a missing index is its position
     try:
         events = parser.feed(body)
         if parser.finish_reason is None:

@@ -56,6 +56,7 @@ def _transport_kwargs(options: ClientOptions) -> dict[str, Any]:
     return {
         "timeout": options.timeout,
         "connect_timeout": options.connect_timeout,
+        "header_timeout": options.header_timeout,
         "max_retries": options.max_retries,
         "default_headers": options.default_headers,
         "http_client": options.http_client,
@@ -77,7 +78,7 @@ class _Compat(WireProtocol):
         return events_from_compat_response(body, request_id)
 
     def transport(self, *, base_url: str, api_key: SecretStr, options: ClientOptions) -> Transport:
-        from .transport import CompatTransport
+        from .transport_compat import CompatTransport  # the openai SDK is imported here, on first use
 
         return CompatTransport(base_url=base_url, api_key=api_key, **_transport_kwargs(options))
 
@@ -96,7 +97,7 @@ class _Native(WireProtocol):
         return events_from_native_response(body, request_id, model)
 
     def transport(self, *, base_url: str, api_key: SecretStr, options: ClientOptions) -> Transport:
-        from .transport import NativeTransport
+        from .transport_native import NativeTransport
 
         return NativeTransport(base_url=base_url, api_key=api_key, **_transport_kwargs(options))
 

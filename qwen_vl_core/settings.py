@@ -34,12 +34,25 @@ from .types import (
     ToolSpec,
 )
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "ClientOptions", "RequestSettings"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_MAX_SSE_LINE",
+    "DEFAULT_TIMEOUT",
+    "ClientOptions",
+    "RequestSettings",
+]
 
 DEFAULT_TIMEOUT = 600.0
 """Seconds allowed between two reads of a response (not for the whole stream)."""
 DEFAULT_CONNECT_TIMEOUT = 10.0
 """Seconds allowed to open a connection."""
+DEFAULT_HEADER_TIMEOUT = 60.0
+"""Seconds a streamed call waits for the response headers. DashScope sends them at once for a stream
+(the time to the first token is spent after them), so a server silent for this long is not answering."""
+DEFAULT_MAX_SSE_LINE = 8 * 1024 * 1024
+"""The longest line (characters) a stream may send: a native event repeats at most the whole output
+so far, well under this; a body without line breaks is not server-sent events."""
 
 
 def _positive_seconds(name: str, value: Any, *, optional: bool) -> None:
@@ -64,6 +77,9 @@ class ClientOptions:
     timeout: float | None = DEFAULT_TIMEOUT
     """The read timeout: the longest wait for the next piece of a response (None: no limit)."""
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    header_timeout: float | None = DEFAULT_HEADER_TIMEOUT
+    """Streamed calls: the longest wait for the response headers (None: the read timeout applies). A
+    request that timed out waiting for headers is sent again at most once."""
     max_retries: int = 2
     default_headers: Mapping[str, str] | None = None
     http_client: Any = field(default=None, compare=True, repr=False)
@@ -75,6 +91,11 @@ class ClientOptions:
     Turn it off (or list directories) when content blocks come from people you do not trust."""
     parse_think_tags: bool | None = None
     thinking_via_chat_template: bool | None = None
+    coalesce_deltas: bool = True
+    """Merge the deltas of one kind that arrive in one network read into one event (one framework
+    chunk per read instead of per token, under load); False: one event per server event."""
+    max_sse_line: int = DEFAULT_MAX_SSE_LINE
+    """The longest line (in characters) a stream may send before the call fails (memory stays bounded)."""
 
     FIELDS: ClassVar[tuple[str, ...]]
 
@@ -89,6 +110,9 @@ class ClientOptions:
             resolve_endpoint(region=self.region or "intl", workspace_id=self.workspace_id, protocol=self.protocol)
         _positive_seconds("timeout", self.timeout, optional=True)
         _positive_seconds("connect_timeout", self.connect_timeout, optional=False)
+        _positive_seconds("header_timeout", self.header_timeout, optional=True)
+        if isinstance(self.max_sse_line, bool) or not isinstance(self.max_sse_line, int) or self.max_sse_line < 1024:
+            raise ValueError(f"max_sse_line must be a whole number of characters >= 1024; got {self.max_sse_line!r}.")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ValueError(f"max_retries must be a whole number >= 0 (0 disables retries); got {self.max_retries!r}.")
         if not isinstance(self.local_files, bool):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import IncompleteStreamError
+
 __all__ = ["LineSplitter", "SSEDecoder", "ServerSentEvent"]
 
 
@@ -88,20 +90,27 @@ class LineSplitter:
     Not `str.splitlines()` (nor httpx's `iter_lines`, built on it): those also split at U+2028,
     U+0085 and friends, which may appear raw inside a JSON string and would break the line.
     A piece without a line end is only held (joined once the line ends), so a long line that
-    trickles in many small pieces costs linear, not quadratic, time.
+    trickles in many small pieces costs linear, not quadratic, time. A line held for longer than
+    `max_line` characters is an `IncompleteStreamError` (not retryable): memory stays bounded
+    whatever the body, and a body without line breaks is not server-sent events.
     """
 
-    __slots__ = ("_pending",)
+    __slots__ = ("_held", "_max_line", "_pending")
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int | None = None) -> None:
         self._pending: list[str] = []
         """Pieces of the line not yet ended (the last may end with a held-back carriage return)."""
+        self._held = 0
+        self._max_line = max_line
 
     def feed(self, text: str) -> list[str]:
         pending = self._pending
         if "\n" not in text and "\r" not in text and not (pending and pending[-1].endswith("\r")):
             if text:
                 pending.append(text)
+                self._held += len(text)
+                if self._max_line is not None and self._held > self._max_line:
+                    self._too_long()
             return []
         if pending:
             pending.append(text)
@@ -114,11 +123,24 @@ class LineSplitter:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
         last = lines.pop() + hold
+        self._held = len(last)
         if last:
             pending.append(last)
         return lines
 
+    def _too_long(self) -> None:
+        self._pending.clear()
+        self._held = 0
+        error = IncompleteStreamError(
+            f"The stream sent a line longer than {self._max_line:,} characters without a line break, so it is "
+            "not server-sent events as the API sends them; reading stopped there. If the server really sends "
+            "lines this long, raise `max_sse_line=`."
+        )
+        error.retryable = False
+        raise error
+
     def flush(self) -> list[str]:
         rest = "".join(self._pending).rstrip("\r")
         self._pending.clear()
+        self._held = 0
         return [rest] if rest else []

@@ -18,6 +18,7 @@ __all__ = [
     "VIDEO_MAX_FRAMES",
     "VIDEO_MIN_FRAMES",
     "ImageBudget",
+    "client_resize",
     "estimate_image_tokens",
     "estimate_text_tokens",
     "estimate_video_tokens",
@@ -62,6 +63,21 @@ class ImageBudget:
     factor: int
     min_pixels: int
     max_pixels: int
+
+
+def client_resize(height: int, width: int, budget: ImageBudget) -> tuple[int, int] | None:
+    """The (height, width) the client downscales an image to, or None when it is sent at its size.
+
+    None when it fits the budget, and also when the service's rounding would give a shape past the
+    API's 200:1 limit (a 79x12703 image becomes 56x12684 on QVQ's 28-px grid): the server checks the
+    shape of what it receives, so such an image goes as it is and the server resizes the original.
+    """
+    if width * height <= budget.max_pixels:
+        return None
+    h_bar, w_bar = smart_resize(height, width, budget.factor, budget.min_pixels, budget.max_pixels)
+    if max(h_bar, w_bar) / min(h_bar, w_bar) > MAX_ASPECT_RATIO:
+        return None
+    return h_bar, w_bar
 
 
 def _spec(model: str | ModelSpec) -> ModelSpec:

@@ -1,28 +1,30 @@
-"""The only module that does network I/O.
+"""What both transports share: the contract with the client, error mapping, and the end of a stream.
 
-The compat protocol goes through the `openai` SDK client (auth, timeouts, connection pooling) but
-reads streams as raw text through its streaming-response interface and parses JSON itself:
-building the SDK's typed chunk objects costs several times the raw HTTP floor per chunk. The
-native protocol goes through httpx. Both share one retry policy: exponential backoff with
-jitter on 429, 500, 502, 503, 504 and connection errors, honouring `Retry-After`, and only before
-the first byte of a response, so output already delivered is never silently repeated. Every
-failure leaves this module as a `QwenVLError`.
+The client opens a stream with `transport.stream_text(body)` (a context manager; `astream_text`
+for async) and gets an `OpenedStream`: the request id and the body text piece by piece, as it
+arrives. Leaving the block normally (the stream ended: `[DONE]`, the native final event, or the
+end of the body) reads what is left of the body, bounded (`DRAIN_CHARS`, `DRAIN_SECONDS`), so the
+connection goes back to the pool instead of being dropped; leaving it with an exception, or
+stopping early, closes the connection. Every failure leaves the transports as a `QwenVLError`.
+
+The openai SDK is imported only by `transport_compat`, when a compat transport is first built;
+this module and `transport_native` need httpx alone. Exceptions of the SDK's httpx fork (`httpx2`)
+are recognised once that fork has been imported (before that none can exist).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import json
-import threading
+import logging
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
 import httpx
-import openai
-from pydantic import SecretStr
 
 from .errors import (
     APIConnectionError,
@@ -31,44 +33,115 @@ from .errors import (
     IncompleteStreamError,
     QwenVLError,
     error_from_body,
+    error_from_payload,
 )
-from .request_native import NATIVE_PATH, NATIVE_STREAM_HEADERS
-from .retry import aretrying, parse_retry_after, retrying
+from .retry import HeaderTimeoutError, parse_retry_after
 
 __all__ = [
-    "TIMEOUT_ERRORS",
-    "TRANSPORT_ERRORS",
-    "CompatTransport",
-    "NativeTransport",
+    "DRAIN_CHARS",
+    "DRAIN_SECONDS",
+    "LIMITS",
+    "OpenedStream",
     "RawResponse",
+    "Timeouts",
     "Transport",
-    "afetch_image",
+    "adrain",
+    "aread_at_most",
+    "connect_timeouts",
+    "connection_error",
     "describe_stream_failure",
+    "drain",
     "failure_reason",
-    "fetch_image",
+    "header_limit",
+    "header_timeout_error",
+    "is_event_stream",
+    "json_body",
+    "map_http_error",
+    "non_sse_answer",
+    "read_at_most",
+    "read_timeouts",
+    "status_error",
+    "timeout_error",
+    "timeout_errors",
+    "transport_errors",
 ]
 
-try:  # openai >= 3 ships its own fork of httpx
-    import httpx2
+logger = logging.getLogger("qwen_vl_core")
 
-    TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError, httpx2.TransportError)
-    TIMEOUT_ERRORS: tuple[type[Exception], ...] = (httpx.TimeoutException, httpx2.TimeoutException)
-    _CONNECT_TIMEOUTS: tuple[type[Exception], ...] = (httpx.ConnectTimeout, httpx2.ConnectTimeout)
-except ImportError:  # pragma: no cover - depends on the installed openai major version
-    TRANSPORT_ERRORS = (httpx.TransportError,)
-    TIMEOUT_ERRORS = (httpx.TimeoutException,)
-    _CONNECT_TIMEOUTS = (httpx.ConnectTimeout,)
-
-_BUILD_LOCK = threading.Lock()
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 """The openai SDK's pool limits, for the native client too: httpx's default of 100 connections
 queues the rest, and its pool's queueing makes 500 concurrent streams ~5x slower."""
+
+DRAIN_CHARS = 8 * 1024
+"""After the end of a stream, at most this much of the rest of the body is read to keep the
+connection (normally only the SSE blank line and the chunked terminator, a few bytes)."""
+DRAIN_SECONDS = 0.25
+"""... and for at most this long; past either bound the connection is closed instead."""
+BODY_LIMIT = 4 * 1024 * 1024
+"""The most of an error body, or of a non-SSE answer to a streamed call, that is read."""
 
 
 @dataclass(frozen=True)
 class RawResponse:
     request_id: str | None
     body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class OpenedStream:
+    """A streamed response whose headers have arrived."""
+
+    request_id: str | None
+    pieces: Any
+    """The body text, piece by piece (an iterator, or an async iterator for `astream_text`), after `head`."""
+    whole: Mapping[str, Any] | None = None
+    """A complete non-streamed JSON answer from a server that ignored `stream` (then `pieces` is empty)."""
+    head: list[str] = field(default_factory=list)
+    """Pieces the transport already read (to look at the first event), to be taken before `pieces`."""
+
+
+Timeouts: TypeAlias = tuple[float, float | None]
+"""(connect timeout, read timeout) in seconds, for the error messages."""
+
+
+def _with_fork(name: str, own: tuple[type[Exception], ...]) -> tuple[type[Exception], ...]:
+    fork = sys.modules.get("httpx2")
+    if fork is None:
+        return own
+    return (*own, getattr(fork, name))
+
+
+def transport_errors() -> tuple[type[Exception], ...]:
+    """httpx's transport errors, and the SDK fork's once it is loaded."""
+    return _with_fork("TransportError", (httpx.TransportError,))
+
+
+def timeout_errors() -> tuple[type[Exception], ...]:
+    return _with_fork("TimeoutException", (httpx.TimeoutException,))
+
+
+def connect_timeouts() -> tuple[type[Exception], ...]:
+    return _with_fork("ConnectTimeout", (httpx.ConnectTimeout,))
+
+
+def read_timeouts() -> tuple[type[Exception], ...]:
+    return _with_fork("ReadTimeout", (httpx.ReadTimeout,))
+
+
+def header_limit(header_timeout: float | None, read_timeout: float | None) -> float | None:
+    """How long a streamed call waits for the response headers: the shorter of the two limits."""
+    if header_timeout is None:
+        return read_timeout
+    return header_timeout if read_timeout is None else min(header_timeout, read_timeout)
+
+
+def header_timeout_error(limit: float | None) -> HeaderTimeoutError:
+    seconds = f"{limit:g} s" if limit is not None else "the limit"
+    return HeaderTimeoutError(
+        f"The server sent no response headers within {seconds} (the header timeout of a streamed call, "
+        "`header_timeout=`); such a request is sent again at most once. Retry later, or raise `header_timeout=`."
+    )
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -86,57 +159,55 @@ def failure_reason(exc: BaseException) -> str:
 
 def describe_stream_failure(exc: BaseException, read_timeout: float | None) -> QwenVLError | None:
     """A timeout or broken connection in the middle of a stream as a library error; None for others."""
-    if isinstance(exc, TIMEOUT_ERRORS):
+    if isinstance(exc, timeout_errors()):
         limit = f"{read_timeout:g} s" if read_timeout is not None else "its limit"
         return IncompleteStreamError(
             f"The stream stalled: nothing arrived for longer than the read timeout ({limit} between "
             "chunks, set by `timeout=`)."
         )
-    if isinstance(exc, TRANSPORT_ERRORS):
+    if isinstance(exc, transport_errors()):
         return IncompleteStreamError(f"The connection broke in the middle of the stream: {failure_reason(exc)}.")
     return None
 
 
-def _status_error(status: int, text: str, headers: Any) -> QwenVLError:
+def status_error(status: int, text: str, headers: Any) -> QwenVLError:
     error = error_from_body(status, text, request_id=headers.get("x-request-id"))
     error.retry_after = parse_retry_after(headers.get("retry-after"))
     return error
 
 
-_Timeouts: TypeAlias = tuple[float, float | None]
-"""(connect timeout, read timeout) in seconds, for the error messages."""
-
-
-def _map_error(exc: Exception, timeouts: _Timeouts | None = None) -> QwenVLError:
-    if isinstance(exc, QwenVLError):
-        return exc
-    if isinstance(exc, openai.APIStatusError):
-        return _status_error(exc.response.status_code, exc.response.text, exc.response.headers)
-    # The SDK's errors wrap the httpx one; httpx's own wrap httpcore's.
-    cause = exc.__cause__ if isinstance(exc, openai.APIError) and exc.__cause__ is not None else exc
+def timeout_error(cause: BaseException, timeouts: Timeouts | None) -> APITimeoutError:
+    """A timeout before the response as a library error naming the timeout that ran out."""
     connect, read = timeouts if timeouts is not None else (None, None)
-    if isinstance(exc, (openai.APITimeoutError, *TIMEOUT_ERRORS)):
-        if isinstance(cause, _CONNECT_TIMEOUTS):
-            limit = f" ({connect:g} s)" if connect is not None else ""
-            return APITimeoutError(
-                f"Could not connect within the connect timeout{limit}. Check the network, proxy and base URL, "
-                "or raise `connect_timeout=`."
-            )
-        limit = f" ({read:g} s)" if read is not None else ""
+    if isinstance(cause, connect_timeouts()):
+        limit = f" ({connect:g} s)" if connect is not None else ""
         return APITimeoutError(
-            f"The server did not answer within the read timeout{limit}. Retry later, or raise `timeout=`."
+            f"Could not connect within the connect timeout{limit}. Check the network, proxy and base URL, "
+            "or raise `connect_timeout=`."
         )
-    if isinstance(exc, (openai.APIConnectionError, *TRANSPORT_ERRORS)):
-        return APIConnectionError(
-            f"Could not reach the API ({failure_reason(cause)}). Check the network, proxy and base URL; the "
-            "call can be retried."
-        )
-    if isinstance(exc, openai.APIError):
-        return error_from_body(500, str(exc))
-    raise exc
+    limit = f" ({read:g} s)" if read is not None else ""
+    return APITimeoutError(
+        f"The server did not answer within the read timeout{limit}. Retry later, or raise `timeout=`."
+    )
 
 
-def _json_body(content: bytes, status: int) -> Mapping[str, Any]:
+def connection_error(cause: BaseException) -> APIConnectionError:
+    return APIConnectionError(
+        f"Could not reach the API ({failure_reason(cause)}). Check the network, proxy and base URL; the "
+        "call can be retried."
+    )
+
+
+def map_http_error(exc: Exception, timeouts: Timeouts | None) -> QwenVLError | None:
+    """An httpx (or httpx2) timeout or transport error as a library error; None for anything else."""
+    if isinstance(exc, timeout_errors()):
+        return timeout_error(exc, timeouts)
+    if isinstance(exc, transport_errors()):
+        return connection_error(exc)
+    return None
+
+
+def json_body(content: bytes, status: int) -> Mapping[str, Any]:
     try:
         value = json.loads(content)
     except (ValueError, RecursionError):
@@ -146,32 +217,65 @@ def _json_body(content: bytes, status: int) -> Mapping[str, Any]:
     return value
 
 
-_FETCH_LIMIT = 20 * 1024 * 1024
+def read_at_most(chunks: Iterator[bytes], limit: int = BODY_LIMIT) -> tuple[bytes, bool]:
+    """Up to `limit` bytes of a body, and whether that was all of it."""
+    parts: list[bytes] = []
+    size = 0
+    for part in chunks:
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            return b"".join(parts)[:limit], False
+    return b"".join(parts), True
 
 
-def _fetched(response: httpx.Response, url: str) -> bytes:
-    if response.status_code >= 400:
-        raise APIConnectionError(f"Could not fetch the image {url!r} to send it inline: HTTP {response.status_code}")
-    if len(response.content) > _FETCH_LIMIT:
-        raise APIConnectionError(f"The image {url!r} is over {_FETCH_LIMIT:,} bytes; not inlined.")
-    return response.content
+async def aread_at_most(chunks: AsyncIterator[bytes], limit: int = BODY_LIMIT) -> tuple[bytes, bool]:
+    parts: list[bytes] = []
+    size = 0
+    async for part in chunks:
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            return b"".join(parts)[:limit], False
+    return b"".join(parts), True
 
 
-def fetch_image(url: str, timeout: float = 30.0) -> bytes:
-    """Download an image the caller asked to inline (servers such as Ollama take no image URLs)."""
-    try:
-        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-            return _fetched(client.get(url), url)
-    except TRANSPORT_ERRORS as exc:
-        raise APIConnectionError(f"Could not fetch the image {url!r} to send it inline: {exc}") from exc
+def is_event_stream(headers: Any) -> bool:
+    """Whether a response is server-sent events (no content type at all is given the benefit of the doubt)."""
+    content_type = headers.get("content-type")
+    return not content_type or content_type.strip().lower().startswith("text/event-stream")
 
 
-async def afetch_image(url: str, timeout: float = 30.0) -> bytes:
-    try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
-            return _fetched(await client.get(url), url)
-    except TRANSPORT_ERRORS as exc:
-        raise APIConnectionError(f"Could not fetch the image {url!r} to send it inline: {exc}") from exc
+def non_sse_answer(status: int, body: bytes, complete: bool, headers: Any) -> Mapping[str, Any]:
+    """A streamed call answered with something else than server-sent events (HTTP 200).
+
+    A JSON answer is returned (a server that ignores `stream`), a JSON error body raised as its
+    error; anything else (an HTML page from a captive portal or a proxy) is an error quoting the
+    content type and the first bytes, not retryable.
+    """
+    content_type = headers.get("content-type", "")
+    value: Any = None
+    if complete:
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            value = None
+    request_id = headers.get("x-request-id")
+    if isinstance(value, Mapping):
+        if "error" in value or ("code" in value and "output" not in value and "choices" not in value):
+            error = error_from_payload(value, request_id=request_id)
+            error.retry_after = parse_retry_after(headers.get("retry-after"))
+            raise error
+        logger.debug("A streamed call was answered with one JSON response (%s); it is the result.", content_type)
+        return value
+    snippet = body[:200].decode("utf-8", "replace")
+    raise APIStatusError(
+        f"The server answered a streamed call with {content_type!r} instead of server-sent events "
+        f"(text/event-stream): {snippet!r}. A proxy or captive portal may be in the way; check the network "
+        "and the base URL.",
+        status=status,
+        request_id=request_id,
+    )
 
 
 class Transport(Protocol):
@@ -181,232 +285,79 @@ class Transport(Protocol):
     def astream_text(self, body: Mapping[str, Any]) -> Any: ...
     def post(self, body: Mapping[str, Any]) -> RawResponse: ...
     async def apost(self, body: Mapping[str, Any]) -> RawResponse: ...
+    def fetch(self, url: str, limit: int = ...) -> bytes: ...
+    async def afetch(self, url: str, limit: int = ...) -> bytes: ...
     def close(self) -> None: ...
     async def aclose(self) -> None: ...
 
 
-def _create_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
-    # The whole body rides in extra_body, which the SDK merges in verbatim: its typed transform of
-    # `messages` walks every part of every message (most of the per-request CPU with inline images).
-    kwargs: dict[str, Any] = {"model": body["model"], "messages": [], "extra_body": dict(body)}
-    if body.get("stream"):
-        kwargs["stream"] = True  # the SDK's streaming-response handling needs to know
-    return kwargs
+# -- the end of a stream: keep the connection ------------------------------------------------------
 
 
-class CompatTransport:
-    """OpenAI-compatible `/chat/completions` over the openai SDK (its own retries off: ours apply)."""
+def drain(response: Any, pieces: Iterator[str]) -> bool:
+    """Read the rest of a finished stream's body, bounded, so its connection can be pooled.
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: SecretStr,
-        timeout: float | None,
-        connect_timeout: float,
-        max_retries: int,
-        default_headers: Mapping[str, str] | None = None,
-        http_client: Any = None,
-        async_http_client: Any = None,
-    ) -> None:
-        self._options: dict[str, Any] = {
-            "base_url": base_url,
-            "timeout": openai.Timeout(timeout, connect=connect_timeout),
-            "max_retries": 0,
-            "default_headers": dict(default_headers or {}),
-        }
-        self._max_retries = max_retries
-        self._timeouts: _Timeouts = (connect_timeout, timeout)
-        self._map_error = functools.partial(_map_error, timeouts=self._timeouts)
-        self._key = api_key
-        self._http_client = http_client
-        self._async_http_client = async_http_client
-        self._sync: openai.OpenAI | None = None
-        self._async: openai.AsyncOpenAI | None = None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
+    Each network read is given at most what is left of `DRAIN_SECONDS` (the connection's own read
+    timeout is fixed when the body starts, so the read is bounded through the network stream the
+    response exposes). Without one (a custom transport), nothing is read. True when the body ended.
+    """
+    stream: Any = response.extensions.get("network_stream") if hasattr(response, "extensions") else None
+    read = getattr(stream, "read", None)
+    if read is None:
+        return False
+    deadline = time.monotonic() + DRAIN_SECONDS
 
-    def _client(self) -> openai.OpenAI:
-        with _BUILD_LOCK:  # threads making their first call together (LangChain batch) share one client
-            if self._sync is None:
-                self._sync = openai.OpenAI(
-                    api_key=self._key.get_secret_value(), http_client=self._http_client, **self._options
-                )
-            return self._sync
+    def bounded(max_bytes: int, timeout: float | None = None) -> bytes:
+        left = max(deadline - time.monotonic(), 0.001)
+        return read(max_bytes, left if timeout is None else min(timeout, left))  # type: ignore[no-any-return]
 
-    def _aclient(self) -> openai.AsyncOpenAI:
-        loop = asyncio.get_running_loop()
-        if self._async is None or self._async_loop is not loop:
-            # An async client's connections belong to one event loop (each asyncio.run() makes a new one).
-            self._async = openai.AsyncOpenAI(
-                api_key=self._key.get_secret_value(), http_client=self._async_http_client, **self._options
-            )
-            self._async_loop = loop
-        return self._async
-
-    @contextmanager
-    def stream_text(self, body: Mapping[str, Any]) -> Iterator[tuple[str | None, Iterator[str]]]:
-        """Open a streaming request; yields the request id and the decoded body text, piece by piece."""
-        kwargs = _create_kwargs(body)
-
-        def send() -> tuple[Any, Any]:
-            manager = self._client().chat.completions.with_streaming_response.create(**kwargs)
-            return manager, manager.__enter__()
-
-        manager, response = retrying(send, self._max_retries, self._map_error)
-        try:
-            yield response.headers.get("x-request-id"), response.iter_text()
-        finally:
-            manager.__exit__(None, None, None)
-
-    @asynccontextmanager
-    async def astream_text(self, body: Mapping[str, Any]) -> AsyncIterator[tuple[str | None, AsyncIterator[str]]]:
-        kwargs = _create_kwargs(body)
-
-        async def send() -> tuple[Any, Any]:
-            manager = self._aclient().chat.completions.with_streaming_response.create(**kwargs)
-            return manager, await manager.__aenter__()
-
-        manager, response = await aretrying(send, self._max_retries, self._map_error)
-        try:
-            yield response.headers.get("x-request-id"), response.iter_text()
-        finally:
-            await manager.__aexit__(None, None, None)
-
-    def post(self, body: Mapping[str, Any]) -> RawResponse:
-        kwargs = _create_kwargs(body)
-        raw = retrying(
-            lambda: self._client().chat.completions.with_raw_response.create(**kwargs),
-            self._max_retries,
-            self._map_error,
-        )
-        return RawResponse(raw.headers.get("x-request-id"), _json_body(raw.http_response.content, raw.status_code))
-
-    async def apost(self, body: Mapping[str, Any]) -> RawResponse:
-        kwargs = _create_kwargs(body)
-
-        async def send() -> Any:
-            return await self._aclient().chat.completions.with_raw_response.create(**kwargs)
-
-        raw = await aretrying(send, self._max_retries, self._map_error)
-        return RawResponse(raw.headers.get("x-request-id"), _json_body(raw.http_response.content, raw.status_code))
-
-    def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
-
-    async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.close()
-            self._async = None
+    try:
+        stream.read = bounded
+    except AttributeError:  # a stream class with slots: do not risk an unbounded read
+        return False
+    ended = False
+    try:
+        seen = 0
+        for text in pieces:
+            seen += len(text)
+            if seen > DRAIN_CHARS or time.monotonic() > deadline:
+                break
+        else:
+            ended = True
+    except Exception:  # a timeout or a broken connection: it is closed, nothing is lost
+        pass
+    finally:
+        del stream.read
+    if not ended:
+        _close(pieces)
+    return ended
 
 
-class NativeTransport:
-    """Native DashScope `multimodal-generation` over httpx, sync and async."""
+def _close(pieces: Any) -> None:
+    close = getattr(pieces, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            close()
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: SecretStr,
-        timeout: float | None,
-        connect_timeout: float,
-        max_retries: int,
-        default_headers: Mapping[str, str] | None = None,
-        http_client: httpx.Client | None = None,
-        async_http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._url = base_url.rstrip("/") + NATIVE_PATH
-        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
-        self._headers = {
-            **dict(default_headers or {}),
-            "Authorization": f"Bearer {api_key.get_secret_value()}",
-            "Content-Type": "application/json",
-        }
-        self._max_retries = max_retries
-        self._timeouts: _Timeouts = (connect_timeout, timeout)
-        self._map_error = functools.partial(_map_error, timeouts=self._timeouts)
-        self._sync = http_client
-        self._async = async_http_client
-        self._own_sync = http_client is None
-        self._own_async = async_http_client is None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
 
-    def _client(self) -> httpx.Client:
-        with _BUILD_LOCK:  # threads making their first call together (LangChain batch) share one client
-            if self._sync is None:
-                self._sync = httpx.Client(timeout=self._timeout, limits=_LIMITS)
-            return self._sync
+async def adrain(pieces: AsyncIterator[str]) -> bool:
+    """The async twin of `drain`, bounded by cancelling the reads after `DRAIN_SECONDS`."""
 
-    def _aclient(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._async is None or (self._own_async and self._async_loop is not loop):
-            # An async client's connections belong to one event loop (each asyncio.run() makes a new one).
-            self._async = httpx.AsyncClient(timeout=self._timeout, limits=_LIMITS)
-            self._async_loop = loop
-        return self._async
+    async def rest() -> bool:
+        seen = 0
+        async for text in pieces:
+            seen += len(text)
+            if seen > DRAIN_CHARS:
+                return False
+        return True
 
-    def _request(
-        self, client: httpx.Client | httpx.AsyncClient, body: Mapping[str, Any], stream: bool
-    ) -> httpx.Request:
-        extra = NATIVE_STREAM_HEADERS if stream else {"Accept": "application/json"}
-        content = json.dumps(body, ensure_ascii=False).encode()
-        return client.build_request("POST", self._url, content=content, headers={**self._headers, **extra})
-
-    def _send(self, body: Mapping[str, Any], stream: bool) -> httpx.Response:
-        def send() -> httpx.Response:
-            client = self._client()
-            response = client.send(self._request(client, body, stream), stream=stream)
-            if response.status_code >= 400:
-                response.read()
-                response.close()
-                raise _status_error(response.status_code, response.text, response.headers)
-            return response
-
-        return retrying(send, self._max_retries, self._map_error)
-
-    async def _asend(self, body: Mapping[str, Any], stream: bool) -> httpx.Response:
-        async def send() -> httpx.Response:
-            client = self._aclient()
-            response = await client.send(self._request(client, body, stream), stream=stream)
-            if response.status_code >= 400:
-                await response.aread()
-                await response.aclose()
-                raise _status_error(response.status_code, response.text, response.headers)
-            return response
-
-        return await aretrying(send, self._max_retries, self._map_error)
-
-    @contextmanager
-    def stream_text(self, body: Mapping[str, Any]) -> Iterator[tuple[str | None, Iterator[str]]]:
-        response = self._send(body, stream=True)
-        try:
-            yield response.headers.get("x-request-id"), response.iter_text()
-        finally:
-            response.close()
-
-    @asynccontextmanager
-    async def astream_text(self, body: Mapping[str, Any]) -> AsyncIterator[tuple[str | None, AsyncIterator[str]]]:
-        response = await self._asend(body, stream=True)
-        try:
-            yield response.headers.get("x-request-id"), response.aiter_text()
-        finally:
-            await response.aclose()
-
-    def post(self, body: Mapping[str, Any]) -> RawResponse:
-        response = self._send(body, stream=False)
-        return RawResponse(response.headers.get("x-request-id"), _json_body(response.content, response.status_code))
-
-    async def apost(self, body: Mapping[str, Any]) -> RawResponse:
-        response = await self._asend(body, stream=False)
-        return RawResponse(response.headers.get("x-request-id"), _json_body(response.content, response.status_code))
-
-    def close(self) -> None:
-        if self._sync is not None and self._own_sync:
-            self._sync.close()
-            self._sync = None
-
-    async def aclose(self) -> None:
-        if self._async is not None and self._own_async:
-            await self._async.aclose()
-            self._async = None
+    try:
+        ended = await asyncio.wait_for(rest(), DRAIN_SECONDS)
+    except Exception:  # the timeout, or a broken connection: it is closed, nothing is lost
+        ended = False
+    if not ended:
+        aclose = getattr(pieces, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(aclose(), DRAIN_SECONDS)
+    return ended

@@ -52,6 +52,7 @@ from qwen_vl_core.regions import is_dashscope_host
 from qwen_vl_core.testing import (
     DashScopeEmulator,
     Disconnect,
+    EchoAuthorization,
     ErrorFrame,
     ErrorReply,
     MalformedLine,
@@ -316,6 +317,57 @@ def test_other_errors_never_show_the_key(all_logs, protocol, script) -> None:
     assert CANARY not in all_logs.text
 
 
+def shows_canary(text: str) -> bool:
+    return CANARY in text or CANARY[3:-4] in text  # whole, or its middle (the `sk-…cdef` form hides it)
+
+
+@PROTOCOLS
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("model", ["qvq-max", "qwen3-vl-plus"])  # streamed / one JSON response
+def test_a_key_the_server_echoes_back_never_shows(all_logs, protocol, mode, model) -> None:
+    with DashScopeEmulator(api_key=CANARY) as emu:
+        emu.enqueue(EchoAuthorization())
+        client = QwenVLClient(api_key=CANARY, base_url=base_url(emu, protocol), protocol=protocol, max_retries=0)
+        if model == "qvq-max":
+            error = run_stream(client, hi(model), mode)
+        else:
+
+            async def achat() -> Any:
+                try:
+                    return await client.achat(hi(model))
+                except QwenVLError as exc:
+                    return exc
+                finally:
+                    await client.aclose()
+
+            try:
+                error = client.chat(hi(model)) if mode == "sync" else asyncio.run(achat())
+            except QwenVLError as exc:
+                error = exc
+            client.close()
+    assert type(error) is AuthenticationError
+    assert "sk-…cdef" in str(error)  # the echo is still there, without the key
+    assert not shows_canary(everything_about(error))
+    assert not shows_canary(all_logs.text)
+
+
+@PROTOCOLS
+def test_adapters_never_show_a_key_the_server_echoes_back(all_logs, protocol) -> None:
+    with DashScopeEmulator(api_key=CANARY) as emu:
+        emu.enqueue(EchoAuthorization(), EchoAuthorization())
+        where = {"api_key": CANARY, "base_url": base_url(emu, protocol), "protocol": protocol, "max_retries": 0}
+        model, llm = ChatQwenVL(**where), QwenVL(**where)
+        with pytest.raises(AuthenticationError) as lc_info:
+            model.invoke("hi")
+        with pytest.raises(AuthenticationError) as li_info:
+            llm.chat([ChatMessage(role="user", content="hi")])
+        model.close()
+        llm.close()
+    for info in (lc_info, li_info):
+        assert not shows_canary(everything_about(info.value))
+    assert not shows_canary(all_logs.text)
+
+
 @PROTOCOLS
 def test_adapter_errors_never_show_the_key(protocol) -> None:
     with DashScopeEmulator(api_key="the-right-key") as emu:
@@ -459,7 +511,8 @@ class Spies:
 
 @pytest.fixture
 def no_reads(monkeypatch: pytest.MonkeyPatch) -> Spies:
-    import qwen_vl_core.client as client_module
+    from qwen_vl_core.transport_compat import CompatTransport
+    from qwen_vl_core.transport_native import NativeTransport
 
     spies = Spies()
 
@@ -481,9 +534,15 @@ def no_reads(monkeypatch: pytest.MonkeyPatch) -> Spies:
         (httpx.AsyncClient, "get"),
         (httpx2.Client, "get"),
         (httpx2.AsyncClient, "get"),
+        (httpx.Client, "stream"),
+        (httpx.AsyncClient, "stream"),
+        (httpx2.Client, "stream"),
+        (httpx2.AsyncClient, "stream"),
         (urllib.request, "urlopen"),
-        (client_module, "fetch_image"),
-        (client_module, "afetch_image"),
+        (CompatTransport, "fetch"),
+        (CompatTransport, "afetch"),
+        (NativeTransport, "fetch"),
+        (NativeTransport, "afetch"),
     ]
     for owner, name in targets:
         monkeypatch.setattr(owner, name, spy(f"{getattr(owner, '__name__', owner)}.{name}", getattr(owner, name)))

@@ -126,6 +126,11 @@ class _Worker:
     ) -> None:
         self.loop = asyncio.new_event_loop()
         self.client = factory()
+        warm_up = getattr(self.client, "warm_up", None)
+        if callable(warm_up):
+            # A start is counted when the shared limiter grants it: the first request must not then
+            # wait for the SDK's import, or the next starts would bunch up behind it.
+            warm_up()
         limiter = _SharedLimiter(budget) if budget is not None else RateLimiter()
         self.runner = ItemRunner(
             self.client, settings, limiter, include_reasoning=include_reasoning, item_retries=item_retries

@@ -13,9 +13,8 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import openai
 from pydantic import SecretStr
 
 from ..errors import APIConnectionError, APITimeoutError, NotFoundError, QwenVLError, error_from_body, parse_error_body
@@ -23,6 +22,9 @@ from ..regions import Endpoint, require_api_key, resolve_api_key, resolve_endpoi
 from .ratelimit import Sleep
 from .shards import BATCH_ENDPOINT
 from .support import region_of
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = ["TERMINAL_STATUSES", "BatchAPIClient", "BatchFailedError", "BatchStatus"]
 
@@ -79,6 +81,8 @@ class BatchStatus:
 
 
 def _map_error(exc: Exception) -> QwenVLError:
+    import openai  # on first use: the SDK is most of the import time of the library
+
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
         rid = response.headers.get("x-request-id")
@@ -102,6 +106,8 @@ def _map_error(exc: Exception) -> QwenVLError:
 
 
 async def _call(awaitable: Awaitable[T]) -> T:
+    import openai  # on first use: the SDK is most of the import time of the library
+
     try:
         return await awaitable
     except openai.APIError as exc:
@@ -150,6 +156,8 @@ class BatchAPIClient:
         return require_api_key(resolve_api_key(None), self.endpoint)
 
     def _openai(self) -> openai.AsyncOpenAI:
+        import openai  # on first use: the SDK is most of the import time of the library
+
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             key = self._key().get_secret_value()
@@ -181,21 +189,25 @@ class BatchAPIClient:
             file = await _call(self._openai().files.create(file=upload, purpose="batch"))
         finally:
             handle.close()
-        return file.id
+        return str(file.id)
 
     async def afind_file(self, filename: str, size: int) -> str | None:
         """The id of an uploaded batch file with this name and size (an upload cut short before its id was saved)."""
+        import openai  # on first use: the SDK is most of the import time of the library
+
         client = self._openai()
         try:
             async for file in client.files.list(purpose="batch"):
                 if file.filename == filename and file.bytes == size:
-                    return file.id
+                    return str(file.id)
         except openai.APIError as exc:
             raise _map_error(exc) from exc
         return None
 
     async def acreate(self, file_id: str, *, metadata: Mapping[str, str] | None = None) -> BatchStatus:
         """Create a batch from an uploaded input file."""
+        import openai  # on first use: the SDK is most of the import time of the library
+
         batch = await _call(
             self._openai().batches.create(
                 input_file_id=file_id,
@@ -211,6 +223,8 @@ class BatchAPIClient:
 
         How a submit interrupted between creating a batch and saving its id avoids a duplicate.
         """
+        import openai  # on first use: the SDK is most of the import time of the library
+
         client = self._openai()
         try:
             async for batch in client.batches.list(limit=100):
@@ -255,6 +269,8 @@ class BatchAPIClient:
 
     async def result_lines(self, status: BatchStatus) -> AsyncIterator[dict[str, Any]]:
         """Every line of the result file, then of the error file (streamed, not held in memory)."""
+        import openai
+
         client = self._openai()
         for file_id in (status.output_file_id, status.error_file_id):
             if not file_id:

@@ -25,7 +25,7 @@ from ..formats import detect_image_mime
 from ..imaging import exif_orientation, image_size, pillow_available
 from ..media import needs_reencoding
 from ..sources import image as image_part
-from ..tokens import image_budget, smart_resize
+from ..tokens import ImageBudget, client_resize, image_budget, smart_resize
 from ..types import ImagePart
 from .types import Box, GroundingError, GroundingResult, Point
 
@@ -199,8 +199,8 @@ def image_geometry(
         ):
             raise GroundingError(f"size must be (width, height) in whole pixels, got {size!r}")
         sent_h, sent_w = height, width
-        if downscale and pillow_available() and width > 0 and height > 0 and width * height > budget.max_pixels:
-            sent_h, sent_w = _resize(height, width, spec, high_res, max_pixels)
+        if downscale and pillow_available() and width > 0 and height > 0:
+            sent_h, sent_w = _resize(height, width, budget) or (height, width)
         return geometry_from_sent(
             width, height, sent_width=sent_w, sent_height=sent_h, model=spec, high_res=high_res,
             max_pixels=max_pixels, coordinates=coordinates,
@@ -215,8 +215,8 @@ def image_geometry(
     if pillow_available() and needs_reencoding(data, mime, stored, budget, downscale=downscale):
         # fit_image: turned upright, and downscaled with the same smart_resize when over the budget.
         sent_h, sent_w = height, width
-        if downscale and width * height > budget.max_pixels:
-            sent_h, sent_w = _resize(height, width, spec, high_res, max_pixels)
+        if downscale:
+            sent_h, sent_w = _resize(height, width, budget) or (height, width)
         sent_orientation = 1
     else:
         (sent_w, sent_h), sent_orientation = stored, orientation
@@ -226,10 +226,10 @@ def image_geometry(
     )  # fmt: skip
 
 
-def _resize(height: int, width: int, spec: ModelSpec, high_res: bool, max_pixels: int | None) -> tuple[int, int]:
-    budget = image_budget(spec, high_res=high_res, max_pixels=max_pixels)
+def _resize(height: int, width: int, budget: ImageBudget) -> tuple[int, int] | None:
+    """The client's downscale, as `fit_image` does it (None: sent at its size)."""
     try:
-        return smart_resize(height, width, budget.factor, budget.min_pixels, budget.max_pixels)
+        return client_resize(height, width, budget)
     except ValueError as exc:
         raise GroundingError(str(exc)) from exc
 

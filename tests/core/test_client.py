@@ -46,7 +46,10 @@ def request(model: str = "qwen3-vl-plus", **kw: object) -> ChatRequest:
 
 @pytest.fixture
 def client(dashscope_emulator: DashScopeEmulator):
-    c = QwenVLClient(base_url=dashscope_emulator.base_url, api_key=dashscope_emulator.api_key, max_retries=0)
+    # One event per server event (no coalescing): these tests check the exact event sequence.
+    c = QwenVLClient(
+        base_url=dashscope_emulator.base_url, api_key=dashscope_emulator.api_key, max_retries=0, coalesce_deltas=False
+    )
     yield c
     c.close()
 

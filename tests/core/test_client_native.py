@@ -69,7 +69,8 @@ def emu() -> Iterator[DashScopeEmulator]:
 
 
 def native_client(emu: DashScopeEmulator, **kw: Any) -> QwenVLClient:
-    options: dict[str, Any] = {"api_key": emu.api_key, "max_retries": 0, **kw}
+    # One event per server event (no coalescing): these tests check the exact event sequence.
+    options: dict[str, Any] = {"api_key": emu.api_key, "max_retries": 0, "coalesce_deltas": False, **kw}
     return QwenVLClient(protocol="dashscope", base_url=emu.native_base_url, **options)
 
 
@@ -384,7 +385,8 @@ SCRIPTS = [
 
 def both(emu: DashScopeEmulator, script: Script) -> tuple[QwenVLClient, QwenVLClient]:
     emu.enqueue(script, script)
-    return native_client(emu), QwenVLClient(base_url=emu.base_url, api_key=emu.api_key, max_retries=0)
+    compat = QwenVLClient(base_url=emu.base_url, api_key=emu.api_key, max_retries=0, coalesce_deltas=False)
+    return native_client(emu), compat
 
 
 @pytest.mark.parametrize(("req", "script"), SCRIPTS)

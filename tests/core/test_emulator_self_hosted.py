@@ -58,7 +58,8 @@ def vllm() -> Iterator[DashScopeEmulator]:
 
 
 def client_for(emu: DashScopeEmulator, **kw: Any) -> QwenVLClient:
-    options: dict[str, Any] = {"api_key": "x", "max_retries": 0, **kw}
+    # One event per server event (no coalescing): tests check the exact events.
+    options: dict[str, Any] = {"api_key": "x", "max_retries": 0, "coalesce_deltas": False, **kw}
     return QwenVLClient(base_url=emu.base_url, **options)
 
 

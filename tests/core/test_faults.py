@@ -512,7 +512,7 @@ def test_a_context_overflow_from_the_api(emu, protocol) -> None:
 @CALLS
 def test_disconnect_mid_stream(emu, protocol, mode, call) -> None:
     emu.enqueue(Reply(reasoning="abcdefgh", text="xyz", chunk_size=2, fault=Disconnect(3), request_id=RID))
-    outcome = run(client_for(emu, protocol, max_retries=2), request(), mode, call)
+    outcome = run(client_for(emu, protocol, max_retries=2, coalesce_deltas=False), request(), mode, call)
     error = outcome.error
     assert type(error) is IncompleteStreamError
     assert error.message == (
@@ -531,7 +531,7 @@ def test_disconnect_mid_stream(emu, protocol, mode, call) -> None:
 @CALLS
 def test_malformed_json_line(emu, protocol, mode, call) -> None:
     emu.enqueue(Reply(reasoning="abcdefgh", text="xyz", chunk_size=2, fault=MalformedLine(3), request_id=RID))
-    outcome = run(client_for(emu, protocol, max_retries=2), request(), mode, call)
+    outcome = run(client_for(emu, protocol, max_retries=2, coalesce_deltas=False), request(), mode, call)
     error = outcome.error
     assert type(error) is IncompleteStreamError
     assert error.message == """The stream carried a line that is not JSON: '{"choices": ['.""" + PARTIAL_NOTE
@@ -580,7 +580,7 @@ INSPECTION = (
 def test_error_frame_mid_stream(emu, protocol, mode, call) -> None:
     fault = ErrorFrame(3, "Output data may contain inappropriate content.")
     emu.enqueue(Reply(reasoning="abcdefgh", text="xyz", chunk_size=2, fault=fault, request_id=RID))
-    outcome = run(client_for(emu, protocol, max_retries=2), request(), mode, call)
+    outcome = run(client_for(emu, protocol, max_retries=2, coalesce_deltas=False), request(), mode, call)
     error = outcome.error
     assert type(error) is StreamError
     status, code = (None, "data_inspection_failed") if protocol == "openai" else (400, "DataInspectionFailed")
@@ -764,6 +764,7 @@ def test_a_stall_after_some_output_keeps_it(protocol, mode) -> None:
             api_key="k",
             timeout=0.3,
             max_retries=2,
+            coalesce_deltas=False,  # the two events come in one write; this test is about each of them
         )
         outcome = run(client, request(), mode)
     finally:
@@ -800,7 +801,7 @@ def test_200k_chunk_stream_keeps_memory_flat(emu, protocol, mode) -> None:
     is 1.5 MB.
     """
     emu.enqueue(Reply(reasoning=["abcd"] * CHUNKS, text="done", request_id=RID))
-    client = client_for(emu, protocol, max_retries=0)
+    client = client_for(emu, protocol, max_retries=0, coalesce_deltas=False)  # one event per chunk: the worst case
     samples: list[int] = []
     count = 0
     last: StreamEvent | None = None

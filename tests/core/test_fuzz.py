@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
+import re
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ from qwen_vl_core.errors import error_from_body
 from qwen_vl_core.events import StreamEvent
 from qwen_vl_core.parse_compat import CompatStreamParser, events_from_compat_response, usage_from_compat
 from qwen_vl_core.parse_native import NativeStreamParser, events_from_native_response, usage_from_native
+from qwen_vl_core.retry import ABSURD_RETRY_AFTER, MAX_RETRY_AFTER, parse_retry_after, retry_delay
 from qwen_vl_core.sse import LineSplitter, SSEDecoder
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "wire-samples"
@@ -373,6 +376,78 @@ def test_generated_compat_streams_give_their_events_however_cut(stream, cuts, th
 @given(stream=native_streams(), cuts=cuts)
 def test_generated_native_streams_give_their_events_however_cut(stream, cuts) -> None:
     assert drive(native_state(), decode(stream.wire.encode(), cuts)) == Outcome(stream.expected, None)
+
+
+def concatenated(outcome: Outcome) -> tuple[Any, ...]:
+    """What coalescing must keep: the reasoning, the answer, each tool call, the usage, the end."""
+    reasoning = "".join(e.text for e in outcome.events if type(e) is ReasoningDelta)
+    text = "".join(e.text for e in outcome.events if type(e) is TextDelta)
+    calls: dict[int, list[str]] = {}
+    for e in outcome.events:
+        if type(e) is ToolCallDelta:
+            calls.setdefault(e.index, []).append(f"{e.id or ''}|{e.name or ''}|{e.arguments}")
+    merged_calls = {
+        i: (
+            "".join(p.split("|")[0] for p in parts),
+            "".join(p.split("|")[1] for p in parts),
+            "".join(p.split("|", 2)[2] for p in parts),
+        )
+        for i, parts in calls.items()
+    }
+    rest = [e for e in outcome.events if type(e) in (UsageUpdate, StreamEnd)]
+    return reasoning, text, merged_calls, rest, outcome.error
+
+
+def coalescing(make: Callable[[], StreamDecoder]) -> StreamDecoder:
+    state = make()
+    return StreamDecoder(state.parser, split_think_tags=state._splitter is not None, coalesce=True)
+
+
+@FUZZ
+@given(stream=compat_streams(), cuts=cuts, think=st.booleans())
+def test_coalescing_keeps_every_text_however_cut(stream, cuts, think) -> None:
+    make = think_state if think else compat_state
+    plain = drive(make(), [stream.wire])
+    merged = drive(coalescing(make), decode(stream.wire.encode(), cuts))
+    assert concatenated(merged) == concatenated(plain)
+    assert len(merged.events) <= len(plain.events)
+
+
+@FUZZ
+@given(stream=native_streams(), cuts=cuts)
+def test_coalescing_keeps_every_native_text_however_cut(stream, cuts) -> None:
+    merged = drive(coalescing(native_state), decode(stream.wire.encode(), cuts))
+    assert concatenated(merged) == concatenated(Outcome(stream.expected, None))
+
+
+@FUZZ
+@given(stream=compat_streams())
+def test_coalescing_one_event_per_piece_changes_nothing(stream) -> None:
+    # One SSE event per piece is what a paced server gives: every event goes out as it is.
+    ends = [m.end() for m in re.finditer(r"(\r\n|\r|\n){2}", stream.wire)]
+    pieces = [stream.wire[a:b] for a, b in pairwise([0, *ends])]
+    assert "".join(pieces) == stream.wire
+    assert drive(coalescing(compat_state), pieces) == Outcome(stream.expected, None)
+
+
+retry_after_values = (
+    st.text(max_size=80)
+    | st.binary(max_size=80)
+    | st.floats()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.sampled_from(["nan", "inf", "-inf", "1e999", "-0", "3600", "3600.0001", " 5 ", "5s", "Wed, 21 Oct 2015"])
+    | st.none()
+)
+
+
+@FUZZ
+@given(value=retry_after_values, attempt=st.integers(min_value=0, max_value=10**6))
+def test_any_retry_after_gives_a_finite_bounded_wait(value, attempt) -> None:
+    seconds = parse_retry_after(value)
+    assert seconds is None or (math.isfinite(seconds) and 0 <= seconds <= ABSURD_RETRY_AFTER)
+    delay = retry_delay(attempt, seconds)
+    assert math.isfinite(delay)
+    assert 0 <= delay <= MAX_RETRY_AFTER
 
 
 # -- 3. pathological inputs finish ----------------------------------------------------------------------

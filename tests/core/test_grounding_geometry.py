@@ -25,7 +25,7 @@ from qwen_vl_core.grounding import (
 )
 from qwen_vl_core.imaging import exif_orientation
 from qwen_vl_core.media import image, prepare_media
-from qwen_vl_core.tokens import image_budget, smart_resize
+from qwen_vl_core.tokens import client_resize, image_budget, smart_resize
 
 PLUS = get_spec("qwen3-vl-plus")
 QVQ = get_spec("qvq-max")
@@ -161,10 +161,18 @@ def test_the_servers_resize_of_a_client_downscaled_image_is_the_identity(width, 
     if max(width, height) / min(width, height) > 200:
         return
     budget = image_budget(spec, high_res=high_res)
-    if width * height <= budget.max_pixels:
+    downscaled = client_resize(height, width, budget)
+    if downscaled is None:  # sent at its size: within the budget, or a resize would break 200:1
         return
-    downscaled = smart_resize(height, width, budget.factor, budget.min_pixels, budget.max_pixels)
+    assert max(downscaled) / min(downscaled) <= 200  # the server accepts what the client sends
     assert smart_resize(*downscaled, budget.factor, budget.min_pixels, budget.max_pixels) == downscaled
+
+
+def test_a_thin_image_whose_resize_would_break_200_to_1_is_sent_at_its_size() -> None:
+    budget = image_budget("qvq-max")
+    assert smart_resize(12703, 79, budget.factor, budget.min_pixels, budget.max_pixels) == (12684, 56)  # 226:1
+    assert client_resize(12703, 79, budget) is None
+    assert client_resize(3000, 2000, budget) == (1204, 812)
 
 
 def test_exif_rotated_jpeg_within_the_budget_is_sent_upright() -> None:

@@ -147,6 +147,14 @@ def test_qvq_budget_uses_28_px_units() -> None:
     assert width * height <= QVQ.default_max_pixels
 
 
+def test_a_thin_image_is_not_downscaled_into_a_shape_the_api_rejects() -> None:
+    # On QVQ's grid a 79x12703 strip would become 56x12684 (226:1), past the API's 200:1 limit:
+    # it is sent as it is, and the server resizes the original itself.
+    data = encoded(79, 12703, "PNG", noisy=False)
+    out = prepared(image(data), model=QVQ)[0]
+    assert Image.open(io.BytesIO(decode(out.url)[1])).size == (79, 12703)
+
+
 def test_high_res_and_per_image_max_pixels() -> None:
     photo = encoded(4000, 3000)
     # 12 MP fits the 16,384-token high-resolution budget: sent as it is, the server only rounds it

@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Callable
 
@@ -32,6 +33,7 @@ with atheris.instrument_imports():
     from qwen_vl_core.errors import QwenVLError, error_from_body
     from qwen_vl_core.parse_compat import CompatStreamParser, events_from_compat_response
     from qwen_vl_core.parse_native import NativeStreamParser, events_from_native_response
+    from qwen_vl_core.retry import ABSURD_RETRY_AFTER, MAX_RETRY_AFTER, parse_retry_after, retry_delay
 
 PIPELINES: tuple[Callable[[], StreamDecoder], ...] = (
     lambda: StreamDecoder(CompatStreamParser("rid")),
@@ -80,6 +82,18 @@ def test_one_input(data: bytes) -> None:
             with contextlib.suppress(QwenVLError):
                 parse(body, "rid")
     error_from_body(400, whole[0])
+    check_retry_after(data)
+
+
+def check_retry_after(data: bytes) -> None:
+    """Any `Retry-After` value gives a finite, bounded wait (never nan, inf or negative)."""
+    for value in (data, data.decode("latin-1"), data.decode("utf-8", errors="replace")):
+        seconds = parse_retry_after(value)
+        if seconds is not None and not (math.isfinite(seconds) and 0 <= seconds <= ABSURD_RETRY_AFTER):
+            raise AssertionError(f"Retry-After {value!r} gave {seconds!r}")
+        delay = retry_delay(len(data), seconds)
+        if not (math.isfinite(delay) and 0 <= delay <= MAX_RETRY_AFTER):
+            raise AssertionError(f"Retry-After {value!r} gave a delay of {delay!r}")
 
 
 def main() -> None:

@@ -46,6 +46,8 @@ async def make_model(emu: DashScopeEmulator, protocol: str) -> AsyncIterator[Cal
 
     def make(model: str = "qwen3-vl-plus", **fields: Any) -> ChatQwenVL:
         fields.setdefault("max_retries", 0)
+        # One chunk per server event: tests count chunks (coalescing has its own tests).
+        fields.setdefault("coalesce_deltas", False)
         chat = ChatQwenVL(model=model, api_key=emu.api_key, **endpoint(emu, protocol), **fields)
         made.append(chat)
         return chat

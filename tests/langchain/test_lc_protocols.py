@@ -57,7 +57,9 @@ async def make_pair(emu: DashScopeEmulator) -> AsyncIterator[MakePair]:
 
     def make(model: str = "qwen3-vl-plus", **fields: Any) -> Pair:
         pair = {
-            p: ChatQwenVL(model=model, api_key=emu.api_key, max_retries=0, **endpoint(emu, p), **fields)
+            p: ChatQwenVL(
+                model=model, api_key=emu.api_key, max_retries=0, coalesce_deltas=False, **endpoint(emu, p), **fields
+            )
             for p in PROTOCOLS
         }
         made.extend(pair.values())

@@ -32,6 +32,8 @@ async def make_llm(emu: DashScopeEmulator, protocol: str) -> AsyncIterator[Calla
     made: list[QwenVL] = []
 
     def make(model: str = "qwen3-vl-plus", **fields: Any) -> QwenVL:
+        # One response per server event: tests count responses (coalescing has its own tests).
+        fields.setdefault("coalesce_deltas", False)
         llm = QwenVL(model=model, api_key=emu.api_key, **endpoint(emu, protocol), **fields)
         made.append(llm)
         return llm

@@ -63,7 +63,10 @@ async def make_pair(emu: DashScopeEmulator) -> AsyncIterator[MakePair]:
 
     def make(model: str = "qwen3-vl-plus", **fields: Any) -> Pair:
         pair = {
-            p: QwenVL(model=model, api_key=emu.api_key, max_retries=0, **endpoint(emu, p), **fields) for p in PROTOCOLS
+            p: QwenVL(
+                model=model, api_key=emu.api_key, max_retries=0, coalesce_deltas=False, **endpoint(emu, p), **fields
+            )
+            for p in PROTOCOLS
         }
         made.extend(pair.values())
         return pair
