@@ -30,6 +30,7 @@ __all__ = [
     "UnknownModelWarning",
     "get_spec",
     "list_specs",
+    "model_hint",
     "register_model",
     "unknown_spec",
 ]
@@ -155,7 +156,7 @@ def _warn_unknown(name: str) -> None:
             return
         _warned.add(name)
     close = difflib.get_close_matches(name.lower(), KNOWN_MODELS, n=3, cutoff=0.6)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""  # as model_hint says it
     warnings.warn(
         f"Model {name!r} is not in the qwen-vl catalog, so nothing about it is assumed: every call streams, "
         "thinking_budget and input sizes are left to the server, images are not downscaled below the "
@@ -165,6 +166,13 @@ def _warn_unknown(name: str) -> None:
         UnknownModelWarning,
         stacklevel=_caller_stacklevel(),
     )
+
+
+def model_hint(name: str) -> str:
+    """For a model-not-found error: the catalog's names close to `name` ("" when none is close)."""
+    close = difflib.get_close_matches(name.lower(), KNOWN_MODELS, n=3, cutoff=0.6)
+    close = [c for c in close if c != name]
+    return f"Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def get_spec(name: str, *, warn: bool = True) -> ModelSpec:

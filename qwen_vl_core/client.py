@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from .accumulator import ChatResult, StreamAccumulator
-from .catalog import ModelSpec, get_spec
+from .catalog import ModelSpec, get_spec, model_hint
 from .decoder import StreamDecoder
-from .errors import QwenVLError, redact_error
+from .errors import NotFoundError, QwenVLError, add_hint, redact_error
 from .events import StreamEvent
 from .media import check_urls, prepare_media_report, remote_image_urls, with_fetched_images
 from .policies import ResolvedRequest, ServerTraits, apply_policies, resolve_messages
@@ -232,6 +232,13 @@ class QwenVLClient:
             max_line=self.options.max_sse_line,
         )
 
+    def _explain(self, error: QwenVLError, call: _Call) -> None:
+        """What every failure leaving the client gets: the keys redacted, and for an unknown model
+        the catalog's close names (a typo is the usual cause)."""
+        redact_error(error, self._secrets())
+        if isinstance(error, NotFoundError):
+            add_hint(error, model_hint(call.resolved.request.model))
+
     def _secrets(self) -> tuple[str, ...]:
         """The keys this client may send (explicit, or from the environment), to redact from errors."""
         keys = (self.options.api_key, resolve_api_key(None))
@@ -277,7 +284,7 @@ class QwenVLClient:
                 if decoder.error is not None:
                     raise decoder.error
         except QwenVLError as exc:  # one frame for the whole stream: no per-event cost
-            redact_error(exc, self._secrets())
+            self._explain(exc, call)
             raise
 
     def _whole(self, body: Any, request_id: str | None, call: _Call) -> list[StreamEvent]:
@@ -320,7 +327,7 @@ class QwenVLClient:
                 if decoder.error is not None:
                     raise decoder.error
         except QwenVLError as exc:  # one frame for the whole stream: no per-event cost
-            redact_error(exc, self._secrets())
+            self._explain(exc, call)
             raise
 
     def _describe(self, exc: BaseException) -> Any:
@@ -344,7 +351,7 @@ class QwenVLClient:
             raw = transport.post(self._body(call, fetched))
             return self._result(raw.body, raw.request_id, call)
         except QwenVLError as exc:
-            redact_error(exc, self._secrets())
+            self._explain(exc, call)
             raise
 
     async def achat(self, request: ChatRequest) -> ChatResult:
@@ -360,7 +367,7 @@ class QwenVLClient:
             raw = await transport.apost(self._body(call, fetched))
             return self._result(raw.body, raw.request_id, call)
         except QwenVLError as exc:
-            redact_error(exc, self._secrets())
+            self._explain(exc, call)
             raise
 
     def _result(self, body: Any, request_id: str | None, call: _Call) -> ChatResult:

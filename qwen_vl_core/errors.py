@@ -45,6 +45,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "StreamError",
+    "add_hint",
     "error_from_body",
     "error_from_payload",
     "parse_error_body",
@@ -332,6 +333,15 @@ def _redacted(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(_redacted(v, secrets, depth + 1) for v in value)
     return value
+
+
+def add_hint(error: QwenVLError, hint: str) -> None:
+    """Append a sentence to an error's message (once; nothing for an empty hint)."""
+    if not hint or hint in error.message:
+        return
+    stop = "" if error.message.rstrip().endswith((".", "!", "?", ")", "。", "！", "？")) else "."
+    error.message = f"{error.message}{stop} {hint}"
+    error.args = (error.message,)
 
 
 def redact_error(error: BaseException, secrets: tuple[str, ...]) -> None:

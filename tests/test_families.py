@@ -30,7 +30,7 @@ from protocol_support import (
 )
 
 from langchain_qwen_vl import ChatQwenVL
-from qwen_vl_core import UnknownModelWarning, get_spec, register_model
+from qwen_vl_core import NotFoundError, UnknownModelWarning, get_spec, register_model
 from qwen_vl_core.catalog import _REGISTERED, _lookup
 from qwen_vl_core.testing import DashScopeEmulator, ModelFacts, Reply, ToolCallReply
 
@@ -300,3 +300,17 @@ def test_register_model_errors() -> None:
         register_model("x", like="qwen9")
     with pytest.raises(ValueError, match=r"^register_model: pass either a ModelSpec or a name with like="):
         register_model(get_spec("qwen3-vl-plus"), like="qvq-max")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_misspelled_model_is_not_found_with_close_names(
+    make: Callable[..., Any], adapter: Adapter, emu: DashScopeEmulator, stream: bool
+) -> None:
+    model = _quietly(lambda: make("qwen3.6-plsu"))
+    with pytest.raises(NotFoundError) as info:
+        adapter.stream(model) if stream else adapter.invoke(model)
+    assert info.value.message == (
+        "The model does not exist or you do not have access to it. The model name is wrong or not offered in this "
+        "region; `qwen-vl models` lists the names. Did you mean 'qwen3.6-plus' or 'qwen3.7-plus' or 'qwen3.5-plus'?"
+    )
+    assert info.value.status == 404
