@@ -169,7 +169,10 @@ def _warn_unknown(name: str) -> None:
 
 
 def model_hint(name: str) -> str:
-    """For a model-not-found error: the catalog's names close to `name` ("" when none is close)."""
+    """For a model-not-found error: the catalog's names close to `name` ("" for a name the catalog
+    knows, which is then missing from the region or the account, as the error's own hint says)."""
+    if _lookup(name).known:
+        return ""
     close = difflib.get_close_matches(name.lower(), KNOWN_MODELS, n=3, cutoff=0.6)
     close = [c for c in close if c != name]
     return f"Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
