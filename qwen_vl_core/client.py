@@ -45,28 +45,15 @@ class _Call:
     """Each image of the request, in order: its geometry once the media stage ran (None: remote)."""
 
 
-class ChatStream:
-    """The events of one streamed call (iterate it once); `result()` once it has ended.
+class _Stream:
+    """What both stream objects hold: the decoder (and its accumulator) and the request's images."""
 
-    Stopping early (`close()`, or leaving a `for` loop over a generator that wraps it) closes the
-    connection. The accumulator is the stream's own: nothing is merged twice.
-    """
+    __slots__ = ("decoder", "images")
 
-    __slots__ = ("_events", "decoder", "images")
-
-    def __init__(
-        self, events: Iterator[StreamEvent], decoder: StreamDecoder, images: list[dict[str, Any] | None]
-    ) -> None:
-        self._events = events
+    def __init__(self, decoder: StreamDecoder, images: list[dict[str, Any] | None]) -> None:
         self.decoder = decoder
         self.images = images
         """The geometry of each image of the request (filled before the first event), for grounding."""
-
-    def __iter__(self) -> Iterator[StreamEvent]:
-        return self._events
-
-    def __next__(self) -> StreamEvent:
-        return next(self._events)
 
     @property
     def accumulator(self) -> StreamAccumulator:
@@ -76,34 +63,48 @@ class ChatStream:
         """The complete answer (after the last event)."""
         return replace(self.decoder.accumulator.result(), images=tuple(self.images))
 
+
+class ChatStream(_Stream):
+    """The events of one streamed call (iterate it once); `result()` once it has ended.
+
+    Stopping early (`close()`, or leaving a `for` loop over a generator that wraps it) closes the
+    connection. The accumulator is the stream's own: nothing is merged twice.
+    """
+
+    __slots__ = ("_events",)
+
+    def __init__(
+        self, events: Iterator[StreamEvent], decoder: StreamDecoder, images: list[dict[str, Any] | None]
+    ) -> None:
+        super().__init__(decoder, images)
+        self._events = events
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        return self._events
+
+    def __next__(self) -> StreamEvent:
+        return next(self._events)
+
     def close(self) -> None:
         self._events.close()  # type: ignore[attr-defined]
 
 
-class AsyncChatStream:
+class AsyncChatStream(_Stream):
     """The async twin of `ChatStream` (`async for`, `aclose()`)."""
 
-    __slots__ = ("_events", "decoder", "images")
+    __slots__ = ("_events",)
 
     def __init__(
         self, events: AsyncIterator[StreamEvent], decoder: StreamDecoder, images: list[dict[str, Any] | None]
     ) -> None:
+        super().__init__(decoder, images)
         self._events = events
-        self.decoder = decoder
-        self.images = images
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self._events
 
     async def __anext__(self) -> StreamEvent:
         return await self._events.__anext__()
-
-    @property
-    def accumulator(self) -> StreamAccumulator:
-        return self.decoder.accumulator
-
-    def result(self) -> ChatResult:
-        return replace(self.decoder.accumulator.result(), images=tuple(self.images))
 
     async def aclose(self) -> None:
         await self._events.aclose()  # type: ignore[attr-defined]
