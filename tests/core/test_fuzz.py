@@ -21,8 +21,7 @@ import codecs
 import json
 import math
 import re
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
@@ -60,23 +59,7 @@ PARTIAL_NOTE = (
 FUZZ = settings(max_examples=150, deadline=timedelta(seconds=2), suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(autouse=True)
-def watchdog() -> Iterator[None]:
-    """Fail a test that runs for a minute instead of hanging the suite (POSIX main thread only)."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError("the parsers ran for 60 s: a hang")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, 60)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("hang_watchdog")  # tests/core/conftest.py
 
 
 # -- driving the pipeline like the client does ------------------------------------------------------

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import signal
 import struct
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -57,23 +55,7 @@ REAL = [encoded(40, 30, fmt) for fmt in ("PNG", "JPEG", "BMP", "GIF", "TIFF", "W
 ANY_IMAGE = IMAGE_MIMES | {"image/gif"}
 
 
-@pytest.fixture(autouse=True)
-def watchdog() -> Iterator[None]:
-    """Fail a test that runs for a minute instead of hanging the suite (POSIX main thread only)."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError("the media checks ran for 60 s: a hang")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, 60)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("hang_watchdog")  # tests/core/conftest.py
 
 
 def check_readers(data: bytes) -> None:
