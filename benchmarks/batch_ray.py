@@ -34,7 +34,8 @@ from importlib import metadata
 from pathlib import Path
 
 from _report import machine_info
-from batch_realtime import MODEL, PROMPT, Sampler, Ticking, rss_bytes, start_server, stop_server, tiny_png_url
+from _spawn import stop_server
+from batch_realtime import MODEL, PROMPT, Sampler, Ticking, rss_bytes, start_server, tiny_png_url
 
 from qwen_vl_core import QwenVLClient
 from qwen_vl_core.batch import BatchItem, BatchSettings, arun_realtime

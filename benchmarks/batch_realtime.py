@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import base64
 import io
-import json
 import os
 import shlex
 import subprocess
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from _report import machine_info
+from _spawn import start_server as spawn
+from _spawn import stop_server
 
 from qwen_vl_core import ChatRequest, ChatResult, QwenVLClient
 from qwen_vl_core.batch import BatchItem, BatchSettings, arun_realtime
@@ -72,24 +73,7 @@ def tiny_png_url() -> str:
 
 
 def start_server() -> tuple[subprocess.Popen[str], dict[str, object]]:
-    command = [sys.executable, str(HERE / "_server.py"), "--chunks", "0", "--answer-chunks", "8"]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait()
-        raise SystemExit(f"the server process exited with {process.returncode} before reporting its address")
-    return process, json.loads(line)
-
-
-def stop_server(process: subprocess.Popen[str]) -> None:
-    if process.stdin is not None:
-        process.stdin.close()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        process.wait(timeout=15)
+    return spawn("--chunks", "0", "--answer-chunks", "8")
 
 
 def rss_bytes() -> int:

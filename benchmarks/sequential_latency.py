@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shlex
 import statistics
 import subprocess
@@ -32,6 +31,8 @@ sys.path.insert(0, str(HERE))
 
 from _harness import MODEL, PROMPT  # noqa: E402
 from _report import machine_info  # noqa: E402
+from _spawn import start_server as spawn  # noqa: E402
+from _spawn import stop_server  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -211,25 +212,7 @@ def async_rows(info: dict[str, Any], calls: int) -> list[tuple[str, Callable[[],
 
 
 def start_server(delay: float) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    command = [sys.executable, str(HERE / "_server.py"), "--chunks", "30", "--answer-chunks", "10"]
-    command += ["--new-connection-delay", str(delay)]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait()
-        raise SystemExit(f"the server process exited with {process.returncode}")
-    return process, json.loads(line)
-
-
-def stop_server(process: subprocess.Popen[str]) -> None:
-    if process.stdin is not None:
-        process.stdin.close()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        process.wait(timeout=15)
+    return spawn("--chunks", "30", "--answer-chunks", "10", "--new-connection-delay", str(delay))
 
 
 def run(args: argparse.Namespace) -> list[Result]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import shlex
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from _contenders_llama_index import LLAMA_INDEX_CONTENDERS
 from _floors import CORE_CONTENDERS, RAW_FLOOR
 from _harness import Contender, Row, Server, run_async, run_sync
 from _report import FLOOD_TARGET, PACED_TARGET, async_table, machine_info, sync_table, target_lines
+from _spawn import start_server as spawn
+from _spawn import stop_server
 from _wire import native_request
 
 HERE = Path(__file__).resolve().parent
@@ -72,19 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def start_server(args: argparse.Namespace, mode: str = "flood") -> tuple[subprocess.Popen[str], Server]:
-    command = [sys.executable, str(HERE / "_server.py")]
     if mode == "paced":
-        command += ["--chunks", str(args.paced_chunks), "--answer-chunks", str(args.paced_answer_chunks)]
-        command += ["--delay", str(args.paced_delay)]
+        options = ["--chunks", str(args.paced_chunks), "--answer-chunks", str(args.paced_answer_chunks)]
+        options += ["--delay", str(args.paced_delay)]
     else:
-        command += ["--chunks", str(args.chunks), "--answer-chunks", str(args.answer_chunks)]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait()
-        raise SystemExit(f"the server process exited with {process.returncode} before reporting its address")
-    info = json.loads(line)
+        options = ["--chunks", str(args.chunks), "--answer-chunks", str(args.answer_chunks)]
+    process, info = spawn(*options)
     server = Server(
         base_url=info["base_url"],
         native_base_url=info["native_base_url"],
@@ -95,16 +89,6 @@ def start_server(args: argparse.Namespace, mode: str = "flood") -> tuple[subproc
         answer_chars=info["answer_chars"],
     )
     return process, server
-
-
-def stop_server(process: subprocess.Popen[str]) -> None:
-    if process.stdin is not None:
-        process.stdin.close()  # the server exits when its stdin closes
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def serves_native(server: Server) -> bool:
