@@ -14,6 +14,7 @@ Sources (the numbers in the comments):
   [676] QwenLM/Qwen3-VL#676 (maintainer): Qwen2.5-VL-era models answer in absolute pixels
   [MNT] QwenLM/Qwen3.8-Flash-Next#4 (maintainer, 2026-08-27): Qwen3.5+ ground on 0-1000 too
   [PD]  ../shared/docs/dashscope-protocol.md (tools: QVQ not among the tool-calling models)
+  [BI]  help.aliyun.com/en/model-studio/batch-inference (newest: qwen3.7-flash batched in Beijing)
 None means no source gives the fact: the library then assumes nothing (see `catalog.ModelSpec`).
 Where two sources disagree, the choice is noted beside the value and in docs/models.md.
 """
@@ -64,6 +65,7 @@ _QWEN3_VL_THINKING = replace(
 _QWEN3_VL_INSTRUCT = replace(
     QWEN3_VL,
     thinking="none",  # non-thinking; enable_thinking is refused (NotSupportEnableThinking) [ML][PD]
+    # Tools and JSON mode as the other Qwen3-VL models [QT][QV]; pixel maths the same [QV][API].
     thinking_default=False,
     supports_thinking_budget=False,
     context_window=131_072,  # [ML]
@@ -159,7 +161,7 @@ FAMILIES: dict[str, ModelSpec] = {
             "qwen3.7-flash",
             supports_preserve_thinking=True,  # [DT]
             context_window=None,
-            regions=frozenset({"cn"}),  # Batch, Beijing [batch-inference EN]
+            regions=frozenset({"cn"}),  # Batch, Beijing [BI]; other regions unknown
         ),
     )
 }
