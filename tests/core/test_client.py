@@ -265,3 +265,16 @@ def test_async_client_survives_a_new_event_loop(dashscope_emulator) -> None:
     assert asyncio.run(client.achat(request())).text == "two"  # a second asyncio.run: a new loop
     del client
     gc.collect()  # collect the first loop's connection here, under this test's filter
+
+
+def test_warm_up_builds_the_transport_without_a_request(monkeypatch) -> None:
+    from qwen_vl_core import MissingAPIKeyError, QwenVLClient
+
+    with DashScopeEmulator() as emu:
+        client = QwenVLClient(base_url=emu.base_url, api_key=emu.api_key)
+        client.warm_up()
+        assert (client._transport is not None, emu.requests, emu.connections_opened) == (True, [], 0)
+        client.close()
+    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
+    with pytest.raises(MissingAPIKeyError):
+        QwenVLClient(region="intl").warm_up()  # a missing key is told now, not at the first call
